@@ -1,0 +1,268 @@
+"""Every setting of lineage-collector, typed and in one place.
+
+Each setting is declared once in :data:`SETTINGS` with its environment variable, default and
+meaning; :meth:`Settings.from_env` is the only place the environment is read. Library code
+takes a :class:`Settings` (or plain arguments) and never looks at ``os.environ`` itself.
+The README's settings table is written from these declarations (``lineage settings``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from collector.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: the field it fills, its environment variable, and what it means."""
+
+    field: str
+    env: str
+    doc: str
+    parse: Callable[[str], Any]
+    secret: bool = False
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be a TCP port between 0 and 65535 (0 picks a free one)")
+    return value
+
+
+def _nonempty(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+    return level
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lineage-collector"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build it with :meth:`from_env` or construct it directly."""
+
+    state_dir: Path = Path(".lineage")
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    kafka_bootstrap: str = ""
+    clickhouse_url: str = ""
+    topic_events: str = "lineage.events"
+    topic_inferences: str = "lineage.inferences"
+    topic_openlineage: str = "openlineage.events"
+    topic_dlq: str = "lineage.dlq"
+    topic_partitions: int = 4
+    consumer_group: str = "lineage-processors"
+    worker_host: str = "127.0.0.1"
+    worker_port: int = 6066
+    batch_size: int = 5000
+    batch_seconds: float = 0.5
+    producer_name: str = field(default_factory=lambda: f"lineage-sdk@{socket.gethostname()}")
+    kafka_start_timeout: float = 90.0
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        shown = []
+        for spec in SETTINGS:
+            value = getattr(self, spec.field)
+            shown.append(f"{spec.field}={'***' if spec.secret and value else value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every ``LINEAGE_*`` variable; ``overrides`` win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in SETTINGS:
+            raw = env.get(spec.env)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[spec.field] = spec.parse(raw)
+            except (ValueError, TypeError) as exc:
+                shown = "***" if spec.secret else repr(raw)
+                raise ConfigError(
+                    f"{spec.env}={shown} is not valid: {exc}. {spec.doc}"
+                ) from None
+        values.update(overrides)
+        return cls(**values)
+
+    # Derived locations. Kept as properties so that changing the state folder moves them all.
+
+    @property
+    def kafka_state_dir(self) -> Path:
+        """Data, logs and pid of the local Kafka broker."""
+        return self.state_dir / "kafka"
+
+    @property
+    def worker_state_dir(self) -> Path:
+        """Pid and log of a worker started by ``lineage up``, and faust's own data."""
+        return self.state_dir / "worker"
+
+    @property
+    def effective_clickhouse_url(self) -> str:
+        """The ClickHouse URL, defaulting to an embedded chDB store in the state folder."""
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{(self.state_dir / 'chdb').resolve()}"
+
+    def resolve_bootstrap(self) -> str:
+        """Kafka bootstrap servers: the configured cluster, else the local broker's address."""
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        marker = self.kafka_state_dir / "bootstrap"
+        try:
+            bootstrap = marker.read_text().strip()
+        except FileNotFoundError:
+            bootstrap = ""
+        if not bootstrap:
+            raise ConfigError(
+                "No Kafka to talk to: start the local broker with `lineage up` "
+                "or point LINEAGE_KAFKA_BOOTSTRAP at an existing cluster."
+            )
+        return bootstrap
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "state_dir",
+        "LINEAGE_STATE_DIR",
+        "Folder for local state: Kafka data and logs, the embedded store, pid files. "
+        "Default `.lineage` in the working directory.",
+        lambda raw: Path(_nonempty(raw)),
+    ),
+    SettingSpec(
+        "cache_dir",
+        "LINEAGE_CACHE_DIR",
+        "Where the Kafka jars are downloaded once. Default `~/.cache/lineage-collector`.",
+        lambda raw: Path(_nonempty(raw)),
+    ),
+    SettingSpec(
+        "kafka_bootstrap",
+        "LINEAGE_KAFKA_BOOTSTRAP",
+        "`host:port[,host:port]` of an existing Kafka cluster. Unset: the local broker "
+        "started by `lineage up`.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "clickhouse_url",
+        "LINEAGE_CLICKHOUSE_URL",
+        "`chdb:///path` for the embedded store (default: `<state>/chdb`) or "
+        "`http(s)://user:password@host:port/database` for a ClickHouse server.",
+        _nonempty,
+        secret=True,
+    ),
+    SettingSpec(
+        "topic_events",
+        "LINEAGE_TOPIC_EVENTS",
+        "Topic of graph events. Default `lineage.events`.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "topic_inferences",
+        "LINEAGE_TOPIC_INFERENCES",
+        "Topic of inference events. Default `lineage.inferences`.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "topic_openlineage",
+        "LINEAGE_TOPIC_OPENLINEAGE",
+        "Topic of OpenLineage JSON events. Default `openlineage.events`.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "topic_dlq",
+        "LINEAGE_TOPIC_DLQ",
+        "Dead-letter topic for records that cannot be processed. Default `lineage.dlq`.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "topic_partitions",
+        "LINEAGE_TOPIC_PARTITIONS",
+        "Partitions given to the topics when they are created. Default 4.",
+        _positive_int,
+    ),
+    SettingSpec(
+        "consumer_group",
+        "LINEAGE_CONSUMER_GROUP",
+        "Kafka consumer group of the workers. Default `lineage-processors`.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "worker_host",
+        "LINEAGE_WORKER_HOST",
+        "Address the worker's HTTP endpoint binds to. Default `127.0.0.1`.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "worker_port",
+        "LINEAGE_WORKER_PORT",
+        "Port of the worker's HTTP endpoint (queries, later metrics). Default 6066.",
+        _port,
+    ),
+    SettingSpec(
+        "batch_size",
+        "LINEAGE_BATCH_SIZE",
+        "Most events the worker writes to ClickHouse in one batch. Default 5000.",
+        _positive_int,
+    ),
+    SettingSpec(
+        "batch_seconds",
+        "LINEAGE_BATCH_SECONDS",
+        "Longest the worker waits to fill a batch before writing it. Default 0.5.",
+        _positive_float,
+    ),
+    SettingSpec(
+        "producer_name",
+        "LINEAGE_PRODUCER",
+        "Name recorded as the `producer` of every event the SDK emits. "
+        "Default `lineage-sdk@<hostname>`.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "kafka_start_timeout",
+        "LINEAGE_KAFKA_START_TIMEOUT",
+        "Seconds `lineage up` waits for the local broker to answer. Default 90.",
+        _positive_float,
+    ),
+    SettingSpec(
+        "log_level",
+        "LINEAGE_LOG_LEVEL",
+        "DEBUG, INFO, WARNING or ERROR. Default INFO.",
+        _log_level,
+    ),
+)

@@ -1,0 +1,1 @@
+"""Stream processors, store and command line of lineage-collector."""

@@ -1,0 +1,204 @@
+"""The ``lineage`` command line.
+
+Every expected failure ends as one line on stderr saying what went wrong and what to do, and
+a meaningful exit code: 0 success, 1 failure, 2 bad input, 3 not running, 4 not found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from collector.config import SETTINGS, Settings
+from collector.errors import ConfigError, LineageError, NodeIdError
+from processors import local_worker
+from processors.errors import NotFoundError, ProcessorError, QueryError
+from processors.output import FORMATS, render
+from processors.query_runner import query_runner
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_NOT_RUNNING, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+
+EPILOG = """\
+examples:
+  lineage up                                   start local Kafka and a worker
+  lineage demo                                 emit a small pipeline, ask about it
+  lineage upstream model:intent-classifier@3.4.2
+  lineage sql "SELECT kind, count() FROM nodes GROUP BY kind" --format csv
+  lineage down                                 stop what `up` started
+
+Settings come from LINEAGE_* environment variables; `lineage settings` lists them all.
+"""
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.local_kafka import LocalKafka
+    from processors.topics import ensure_topics
+
+    started = time.monotonic()
+    if settings.kafka_bootstrap:
+        bootstrap = settings.kafka_bootstrap
+        _say(f"using the Kafka cluster at {bootstrap} (LINEAGE_KAFKA_BOOTSTRAP)")
+    else:
+        kafka = LocalKafka(settings.kafka_state_dir, settings.cache_dir,
+                           start_timeout=settings.kafka_start_timeout)
+        bootstrap = kafka.up(progress=_say)
+        _say(f"kafka: running at {bootstrap} (log {kafka.status().log_file})")
+    created = ensure_topics(settings, bootstrap)
+    if created:
+        _say(f"topics created: {', '.join(created)}")
+    if not args.no_worker:
+        env = {**os.environ, "LINEAGE_STATE_DIR": str(settings.state_dir.resolve())}
+        worker = local_worker.start(settings, env)
+        _say(f"worker: running, pid {worker.pid}, queries at {worker.query_url} "
+             f"(log {worker.log_file})")
+    _say(f"up in {time.monotonic() - started:.1f}s")
+    return EXIT_OK
+
+
+def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.local_kafka import LocalKafka
+
+    if local_worker.stop(settings):
+        _say("worker: stopped")
+    if settings.kafka_bootstrap:
+        _say("kafka: external cluster (LINEAGE_KAFKA_BOOTSTRAP), left running")
+        return EXIT_OK
+    kafka = LocalKafka(settings.kafka_state_dir, settings.cache_dir)
+    _say("kafka: stopped" if kafka.down() else "kafka: was not running")
+    return EXIT_OK
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.local_kafka import LocalKafka
+
+    if settings.kafka_bootstrap:
+        kafka_up = True
+        _say(f"kafka: external cluster at {settings.kafka_bootstrap}")
+    else:
+        ks = LocalKafka(settings.kafka_state_dir, settings.cache_dir).status()
+        kafka_up = ks.running
+        _say(f"kafka: running, pid {ks.pid}, at {ks.bootstrap} (log {ks.log_file})"
+             if ks.running else f"kafka: not running (log {ks.log_file})")
+    ws = local_worker.status(settings)
+    _say(f"worker: running, pid {ws.pid}, queries at {ws.query_url} (log {ws.log_file})"
+         if ws.running else "worker: not running")
+    return EXIT_OK if kafka_up and ws.running else EXIT_NOT_RUNNING
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.worker import run_worker
+
+    run_worker(settings)
+    return EXIT_OK
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.demo import DEMO_MODEL, DEMO_VERSION, run_demo
+
+    answer = run_demo(settings, say=_say)
+    _say(f"\n$ lineage upstream model:{DEMO_MODEL}@{DEMO_VERSION}")
+    _say(render(answer, args.format))
+    datasets = sorted({row[1] for row in answer.rows if row[2] == "dataset"})
+    _say(f"\n{DEMO_MODEL}@{DEMO_VERSION} was trained on: {', '.join(datasets)}")
+    return EXIT_OK
+
+
+def cmd_upstream(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.queries import upstream
+
+    with query_runner(settings) as runner:
+        table = upstream(runner, args.node, args.depth)
+    if not table.rows:
+        print(f"{args.node} has no recorded upstream lineage", file=sys.stderr)
+        return EXIT_OK
+    _say(render(table, args.format))
+    return EXIT_OK
+
+
+def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    with query_runner(settings) as runner:
+        table = runner.run(args.query)
+    _say(render(table, args.format))
+    return EXIT_OK
+
+
+def cmd_settings(settings: Settings, args: argparse.Namespace) -> int:
+    _say("| Variable | Meaning |\n|---|---|")
+    for spec in SETTINGS:
+        _say(f"| `{spec.env}` | {spec.doc} |")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lineage",
+        description="Data lineage for AI: collect lineage events from Kafka into ClickHouse "
+        "and answer questions about them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[Settings, argparse.Namespace], int],
+            help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    up = add("up", cmd_up, "Start the local stack: a Kafka broker (provisioned on first use) "
+             "and a worker in the background. Running it again is harmless.")
+    up.add_argument("--no-worker", action="store_true", help="start Kafka only")
+    add("down", cmd_down, "Stop the local worker and Kafka broker started by `lineage up`.")
+    add("status", cmd_status, "Show whether the local Kafka broker and worker run "
+        "(exit 3 if not).")
+    add("worker", cmd_worker, "Run a worker in the foreground: consume lineage events and "
+        "write them to ClickHouse; serve read-only SQL at /sql. Stop with Ctrl-C.")
+    demo = add("demo", cmd_demo, "Emit a small demo pipeline through Kafka and print the "
+               "training datasets of the demo model. Needs `lineage up`.")
+    demo.add_argument("--format", choices=FORMATS, default="table")
+    ups = add("upstream", cmd_upstream, "Everything NODE was made from, nearest first.")
+    ups.add_argument("node", metavar="NODE",
+                     help="node id, e.g. model:intent-classifier@3.4.2")
+    ups.add_argument("--depth", type=int, default=20, help="hops to follow (default 20)")
+    ups.add_argument("--format", choices=FORMATS, default="table")
+    sql = add("sql", cmd_sql, "Run a read-only SQL query against the store.")
+    sql.add_argument("query", metavar="QUERY")
+    sql.add_argument("--format", choices=FORMATS, default="table")
+    add("settings", cmd_settings, "List every setting and its environment variable.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(level=settings.log_level,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        code: int = args.handler(settings, args)
+    except (NodeIdError, ConfigError) as exc:
+        print(f"lineage: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NotFoundError as exc:
+        print(f"lineage: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except QueryError as exc:
+        print(f"lineage: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (LineageError, ProcessorError) as exc:
+        print(f"lineage: error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

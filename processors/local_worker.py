@@ -1,0 +1,127 @@
+"""Run a worker in the background for the local stack (``lineage up``), and stop it again."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.config import Settings
+from processors.errors import LocalStackError
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    running: bool
+    pid: int | None
+    query_url: str
+    log_file: Path
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.worker_state_dir / "worker.pid"
+
+
+def _log_file(settings: Settings) -> Path:
+    return settings.worker_state_dir / "worker.log"
+
+
+def _query_url(settings: Settings) -> str:
+    return f"http://{settings.worker_host}:{settings.worker_port}/sql"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    # A pid file can outlive its process (a reboot, a SIGKILL); only our worker counts.
+    return b"processors.cli" in cmdline and b"worker" in cmdline
+
+
+def _read_pid(settings: Settings) -> int | None:
+    try:
+        pid = int(_pid_file(settings).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True when the worker's query endpoint runs a trivial query."""
+    request = urllib.request.Request(
+        url, data=b'{"sql": "SELECT 1"}', headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def status(settings: Settings) -> WorkerStatus:
+    pid = _read_pid(settings)
+    return WorkerStatus(pid is not None, pid, _query_url(settings), _log_file(settings))
+
+
+def start(settings: Settings, env: dict[str, str], timeout: float = 60.0) -> WorkerStatus:
+    """Start a background worker unless one is running; wait until it answers queries."""
+    current = status(settings)
+    if current.running:
+        return current
+    settings.worker_state_dir.mkdir(parents=True, exist_ok=True)
+    log_file = _log_file(settings)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "processors.cli", "worker"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the terminal that ran `lineage up`
+        )
+    _pid_file(settings).write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LocalStackError(
+                f"the worker exited with code {proc.returncode} while starting; "
+                f"see {log_file}:\n{_tail(log_file)}"
+            )
+        if answers(_query_url(settings)):
+            return status(settings)
+        time.sleep(0.3)
+    stop(settings)
+    raise LocalStackError(
+        f"the worker did not answer at {_query_url(settings)} within {timeout:.0f}s; "
+        f"see {log_file}:\n{_tail(log_file)}"
+    )
+
+
+def stop(settings: Settings, timeout: float = 30.0) -> bool:
+    """Stop the background worker gracefully (it commits on the way out); True if one ran."""
+    pid = _read_pid(settings)
+    if pid is None:
+        _pid_file(settings).unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    _pid_file(settings).unlink(missing_ok=True)
+    return True
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log written)"

@@ -1,0 +1,42 @@
+"""Print a :class:`Table` as an aligned text table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from processors.query_runner import Table
+
+FORMATS = ("table", "json", "csv")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def render(table: Table, fmt: str) -> str:
+    """The table in ``fmt`` (table, json or csv), ending without a newline."""
+    if fmt == "json":
+        return json.dumps([dict(zip(table.columns, row, strict=True)) for row in table.rows],
+                          indent=2, default=str)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(table.columns)
+        writer.writerows([[_cell(v) for v in row] for row in table.rows])
+        return buf.getvalue().rstrip("\n")
+    cells = [[_cell(v) for v in row] for row in table.rows]
+    widths = [len(c) for c in table.columns]
+    for row in cells:
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(table.columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+                 for row in cells)
+    return "\n".join(lines)

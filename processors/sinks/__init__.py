@@ -1,0 +1,1 @@
+"""Sinks: where processed batches are written."""

@@ -1,0 +1,6 @@
+"""The ClickHouse store: connection, migrations."""
+
+from processors.store.connect import Store, open_store, read_owner, redact
+from processors.store.migrations import MIGRATIONS, migrate
+
+__all__ = ["MIGRATIONS", "Store", "migrate", "open_store", "read_owner", "redact"]

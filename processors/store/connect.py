@@ -1,0 +1,230 @@
+"""Open the ClickHouse store named by ``LINEAGE_CLICKHOUSE_URL`` through clickhouse-connect.
+
+``chdb:///path`` opens the embedded engine in this process; chDB allows one process per data
+path, so we hold an advisory lock next to the data folder and record who holds it (and where
+its query endpoint listens) for the error message and for the CLI to find the worker.
+``http(s)://user:password@host:port/database`` talks to a ClickHouse server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.query import QueryResult
+
+from processors.errors import StoreBusyError, StoreError
+
+DEFAULT_DATABASE = "lineage"
+URL_HELP = "use chdb:///path/to/folder or http(s)://user:password@host:port/database"
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, safe for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class StoreOwner:
+    """Who holds an embedded store: written into its lock file by the holder."""
+
+    pid: int
+    role: str
+    query_url: str = ""
+
+
+def chdb_path(url: str) -> Path | None:
+    """The data folder of a ``chdb://`` URL, or None for a server URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "chdb":
+        return None
+    path = parts.netloc + parts.path
+    if not path:
+        raise StoreError(f"{url!r} names no folder: {URL_HELP}")
+    return Path(path).resolve()
+
+
+def _lock_path(data: Path) -> Path:
+    return data.with_name(data.name + ".lock")
+
+
+def read_owner(url: str) -> StoreOwner | None:
+    """Who holds the embedded store at ``url`` right now, or None if nobody does."""
+    data = chdb_path(url)
+    if data is None:
+        return None
+    lock = _lock_path(data)
+    if not lock.exists():
+        return None
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            return _parse_owner(fh.read())
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None
+
+
+def _parse_owner(text: str) -> StoreOwner:
+    try:
+        raw = json.loads(text)
+        return StoreOwner(int(raw["pid"]), str(raw["role"]), str(raw.get("query_url", "")))
+    except (ValueError, KeyError, TypeError):
+        return StoreOwner(0, "unknown process")
+
+
+class Store:
+    """An open ClickHouse store: a clickhouse-connect client plus the database it uses."""
+
+    def __init__(self, client: Client, url: str, database: str, lock: TextIO | None) -> None:
+        self.client = client
+        self.url = url
+        self.database = database
+        self._lock = lock
+
+    @property
+    def embedded(self) -> bool:
+        return self._lock is not None
+
+    def __repr__(self) -> str:
+        return f"Store({redact(self.url)!r}, database={self.database!r})"
+
+    def advertise(self, role: str, query_url: str = "") -> None:
+        """Record in the lock file who holds the store and where it answers queries."""
+        if self._lock is None:
+            return
+        self._lock.seek(0)
+        self._lock.truncate()
+        json.dump({"pid": os.getpid(), "role": role, "query_url": query_url}, self._lock)
+        self._lock.flush()
+
+    def command(self, sql: str, settings: dict[str, Any] | None = None) -> Any:
+        try:
+            return self.client.command(sql, settings=settings)
+        except ClickHouseError as exc:
+            raise StoreError(f"ClickHouse refused a command: {exc}") from exc
+
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> QueryResult:
+        try:
+            return self.client.query(sql, parameters=parameters, settings=settings)
+        except ClickHouseError as exc:
+            raise StoreError(f"ClickHouse refused a query: {_short(exc)}") from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._lock.close()
+            self._lock = None
+
+
+def _short(exc: BaseException) -> str:
+    """First line of a ClickHouse error, without the stack trace servers append."""
+    text = str(exc).strip()
+    return text.split("\nStack trace", 1)[0].splitlines()[0] if text else type(exc).__name__
+
+
+def _take_lock(data: Path, url: str, role: str) -> TextIO:
+    data.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(_lock_path(data), "a+")  # noqa: SIM115 - held for the life of the Store
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        owner = _parse_owner(fh.read())
+        fh.close()
+        where = f" and answers queries at {owner.query_url}" if owner.query_url else ""
+        raise StoreBusyError(
+            f"the embedded store {url} is held by another process (pid {owner.pid}, "
+            f"{owner.role}{where}). chDB allows one process per data folder: stop that "
+            "process, or query through it (`lineage sql`, `lineage upstream` find a running "
+            "worker by themselves), or give this process its own LINEAGE_CLICKHOUSE_URL."
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    json.dump({"pid": os.getpid(), "role": role}, fh)
+    fh.flush()
+    return fh
+
+
+def open_store(url: str, *, role: str = "lineage") -> Store:
+    """Open (without migrating) the store at ``url``; ``role`` names us in the chDB lock."""
+    scheme = urlsplit(url).scheme
+    if scheme == "chdb":
+        return _open_chdb(url, role)
+    if scheme in ("http", "https"):
+        return _open_server(url)
+    raise StoreError(
+        f"LINEAGE_CLICKHOUSE_URL {redact(url)!r} has unknown scheme {scheme or '(none)'!r}: "
+        f"{URL_HELP}"
+    )
+
+
+def _open_chdb(url: str, role: str) -> Store:
+    data = chdb_path(url)
+    assert data is not None
+    lock = _take_lock(data, url, role)
+    try:
+        client = clickhouse_connect.get_client(dsn=f"chdb://{data}")
+        client.command(f"CREATE DATABASE IF NOT EXISTS {DEFAULT_DATABASE}")
+        client.database = DEFAULT_DATABASE
+    except Exception as exc:
+        lock.close()
+        if "already initialized with path" in str(exc):
+            raise StoreError(
+                f"this process already has another embedded store open; chDB allows one "
+                f"data folder per process ({url})"
+            ) from None
+        raise StoreError(f"cannot open the embedded store {url}: {_short(exc)}") from exc
+    return Store(client, url, DEFAULT_DATABASE, lock)
+
+
+def _open_server(url: str) -> Store:
+    parts = urlsplit(url)
+    database = parts.path.strip("/") or DEFAULT_DATABASE
+    shown = redact(url)
+    try:
+        client = clickhouse_connect.get_client(
+            host=parts.hostname or "localhost",
+            port=parts.port or (8443 if parts.scheme == "https" else 8123),
+            username=parts.username or "default",
+            password=parts.password or "",
+            secure=parts.scheme == "https",
+            connect_timeout=5,
+            send_receive_timeout=60,
+        )
+    except ClickHouseError as exc:
+        reason = _short(exc).replace(parts.password or "\0", "***")
+        raise StoreError(
+            f"ClickHouse at {shown} is unreachable: {reason}. Is the server running and "
+            "LINEAGE_CLICKHOUSE_URL right?"
+        ) from None
+    try:
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        client.database = database
+    except ClickHouseError as exc:
+        raise StoreError(f"ClickHouse at {shown} refused to use database {database!r}: "
+                         f"{_short(exc)}") from None
+    return Store(client, url, database, None)

@@ -1,0 +1,143 @@
+"""The faust-streaming worker: Kafka topics in, ClickHouse rows out, queries served over HTTP.
+
+Built by :func:`build_app` from explicit settings and an open store; nothing here is a module
+global, so tests and the CLI can build as many apps as they need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from collector.catalog import load_catalog
+from collector.config import Settings
+from processors.errors import ProcessorError, QueryError
+from processors.graph_agent import GraphProcessor, Record, Rejected
+from processors.query_runner import run_on_store
+from processors.sinks.clickhouse import ClickHouseSink
+from processors.store import migrate, open_store
+from processors.store.connect import Store
+from processors.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def dlq_headers(bad: Rejected) -> list[tuple[str, bytes]]:
+    """Headers that let someone find and replay a dead letter: where it came from and why."""
+    error = str(bad.error)[:1000]
+    return [
+        ("lineage.original.topic", bad.record.topic.encode()),
+        ("lineage.original.partition", str(bad.record.partition).encode()),
+        ("lineage.original.offset", str(bad.record.offset).encode()),
+        ("lineage.stage", bad.stage.encode()),
+        ("lineage.exception.class", type(bad.error).__name__.encode()),
+        ("lineage.exception.message", error.encode("utf-8", "replace")),
+    ]
+
+
+def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
+    """A faust app wired to ``store``; run it with :func:`run_worker` or faust's Worker."""
+    datadir = (settings.worker_state_dir / "faust").resolve()
+    datadir.mkdir(parents=True, exist_ok=True)
+    brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(","))
+    app = faust.App(
+        settings.consumer_group,
+        broker=brokers,
+        # Offsets are the only state; faust's tables and leader topic are not used.
+        store="memory://",
+        topic_disable_leader=True,
+        datadir=str(datadir),
+        web_host=settings.worker_host,
+        web_bind=settings.worker_host,
+        web_port=settings.worker_port,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # Commit acknowledged offsets often: replays after a crash stay short.
+        broker_commit_interval=1.0,
+        broker_commit_every=settings.batch_size,
+    )
+    # One thread owns all store calls: chDB is in-process and blocking, and a single
+    # writer keeps inserts in the order batches were read.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+    events_topic = app.topic(
+        settings.topic_events, key_type=bytes, value_type=bytes,
+        key_serializer="raw", value_serializer="raw",
+    )
+
+    async def dead_letter(bad: Rejected) -> None:
+        await app.producer.send_and_wait(
+            settings.topic_dlq, bad.record.key, bad.record.value, None, None, dlq_headers(bad)
+        )
+
+    processor = GraphProcessor(load_catalog(), ClickHouseSink(store), executor, dead_letter)
+
+    @app.agent(events_topic, name="graph")
+    async def graph(stream: Any) -> None:
+        # take_events acknowledges the batch only when this loop body comes back for the
+        # next one, i.e. after process() stored it: offsets are committed after the write.
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            records = [
+                Record(e.message.topic, e.message.partition, e.message.offset,
+                       e.message.key, e.message.value)
+                for e in events
+            ]
+            await processor.process(records)
+
+    class SqlView(View):
+        """POST {"sql": ..., "parameters": {...}} -> {"columns": [...], "rows": [...]}."""
+
+        async def post(self, request: Request) -> Response:
+            try:
+                body = await request.json()
+                sql, parameters = body["sql"], body.get("parameters") or {}
+                if not isinstance(sql, str) or not isinstance(parameters, dict):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                return self.error(400, 'expected JSON {"sql": "...", "parameters": {...}}')
+            loop = asyncio.get_running_loop()
+            try:
+                table = await loop.run_in_executor(executor, run_on_store, store, sql, parameters)
+            except QueryError as exc:
+                return self.error(400, str(exc))
+            return self.json(table.to_json())
+
+    app.page("/sql")(SqlView)
+    app.lineage_processor = processor  # type: ignore[attr-defined]
+    return app
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise ProcessorError(
+                f"port {port} on {host} is in use, so the worker cannot serve queries there; "
+                "stop what uses it or set LINEAGE_WORKER_PORT to a free port"
+            ) from None
+
+
+def run_worker(settings: Settings) -> None:
+    """Run a worker in the foreground until SIGINT or SIGTERM; then stop cleanly."""
+    bootstrap = settings.resolve_bootstrap()
+    check_port_free(settings.worker_host, settings.worker_port)
+    store = open_store(settings.effective_clickhouse_url, role="lineage worker")
+    try:
+        migrate(store)
+        ensure_topics(settings, bootstrap)
+        store.advertise(
+            "lineage worker", f"http://{settings.worker_host}:{settings.worker_port}/sql"
+        )
+        app = build_app(settings, store, bootstrap)
+        worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+        log.info("worker consuming %s from %s", settings.topic_events, bootstrap)
+        worker.execute_from_commandline()
+    finally:
+        store.close()
