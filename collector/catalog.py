@@ -61,7 +61,9 @@ class SchemaCatalog:
         return self._by_fingerprint.get(fp)
 
 
-def _walk(folder: Traversable, prefix: tuple[str, ...]) -> list[tuple[tuple[str, ...], Traversable]]:
+def _walk(
+    folder: Traversable, prefix: tuple[str, ...]
+) -> list[tuple[tuple[str, ...], Traversable]]:
     found = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.is_dir() and not entry.name.startswith("__"):
@@ -85,6 +87,7 @@ def parse_schema_file(text: str, namespace: str, source: str) -> EventSchema:
         )
     try:
         parsed = parse_schema(raw, _write_hint=False)
+        assert isinstance(parsed, dict)
         canonical = to_parsing_canonical_form(raw)
     except Exception as exc:  # fastavro raises several unrelated types for bad schemas
         raise SchemaError(f"{source}: not a valid Avro schema ({exc})") from None
@@ -101,9 +104,11 @@ def load_catalog() -> SchemaCatalog:
     """Load every schema shipped with the package (once per process)."""
     root = resources.files(SCHEMA_PACKAGE)
     schemas = [
-        parse_schema_file(entry.read_text(encoding="utf-8"), ".".join(prefix), "/".join(
-            ("schemas", *prefix, entry.name)
-        ))
+        parse_schema_file(
+            entry.read_text(encoding="utf-8"),
+            ".".join(prefix),
+            "/".join(("schemas", *prefix, entry.name)),
+        )
         for prefix, entry in _walk(root, ())
     ]
     if not schemas:

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from collector.catalog import SchemaCatalog, load_catalog
 from collector.config import Settings
 from collector.errors import InvalidEventError, SchemaError
 from collector.events import DatasetRef, Event, TrainingRun
 from collector.producer import EventProducer
-from collector.catalog import SchemaCatalog, load_catalog
 from collector.wire import encode
 
 

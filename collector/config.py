@@ -111,9 +111,7 @@ class Settings:
                 values[spec.field] = spec.parse(raw)
             except (ValueError, TypeError) as exc:
                 shown = "***" if spec.secret else repr(raw)
-                raise ConfigError(
-                    f"{spec.env}={shown} is not valid: {exc}. {spec.doc}"
-                ) from None
+                raise ConfigError(f"{spec.env}={shown} is not valid: {exc}. {spec.doc}") from None
         values.update(overrides)
         return cls(**values)
 
@@ -151,6 +149,16 @@ class Settings:
                 "or point LINEAGE_KAFKA_BOOTSTRAP at an existing cluster."
             )
         return bootstrap
+
+    def to_env(self) -> dict[str, str]:
+        """The ``LINEAGE_*`` variables that reproduce these settings in a child process."""
+        env = {}
+        for spec in SETTINGS:
+            value = getattr(self, spec.field)
+            if value in ("", None):
+                continue
+            env[spec.env] = str(value.resolve()) if isinstance(value, Path) else str(value)
+        return env
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed."""
@@ -231,7 +239,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "worker_port",
         "LINEAGE_WORKER_PORT",
-        "Port of the worker's HTTP endpoint (queries, later metrics). Default 6066.",
+        "Port of the worker's HTTP endpoint (read-only SQL at `/sql`). Default 6066.",
         _port,
     ),
     SettingSpec(

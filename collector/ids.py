@@ -38,7 +38,11 @@ class NodeId:
     version: str = ""
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.name}@{self.version}" if self.version else f"{self.kind}:{self.name}"
+        return (
+            f"{self.kind}:{self.name}@{self.version}"
+            if self.version
+            else f"{self.kind}:{self.name}"
+        )
 
 
 def parse_node_id(text: str) -> NodeId:
@@ -62,14 +66,24 @@ def _check_part(what: str, value: str, pattern: str) -> str:
 
 def model_id(name: str, version: str) -> str:
     """``model:NAME@VERSION``."""
-    return str(NodeId("model", _check_part("model name", name, _NAME),
-                      _check_part("model version", version, _VERSION)))
+    return str(
+        NodeId(
+            "model",
+            _check_part("model name", name, _NAME),
+            _check_part("model version", version, _VERSION),
+        )
+    )
 
 
 def dataset_id(name: str, version: str) -> str:
     """``dataset:NAME@VERSION``."""
-    return str(NodeId("dataset", _check_part("dataset name", name, _NAME),
-                      _check_part("dataset version", version, _VERSION)))
+    return str(
+        NodeId(
+            "dataset",
+            _check_part("dataset name", name, _NAME),
+            _check_part("dataset version", version, _VERSION),
+        )
+    )
 
 
 def run_id(run_uuid: str) -> str:

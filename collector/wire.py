@@ -11,8 +11,8 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from collector.errors import DecodeError, SchemaError
 from collector.catalog import EventSchema, SchemaCatalog
+from collector.errors import DecodeError, SchemaError
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(SINGLE_OBJECT_MAGIC) + 8

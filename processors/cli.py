@@ -47,18 +47,21 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         bootstrap = settings.kafka_bootstrap
         _say(f"using the Kafka cluster at {bootstrap} (LINEAGE_KAFKA_BOOTSTRAP)")
     else:
-        kafka = LocalKafka(settings.kafka_state_dir, settings.cache_dir,
-                           start_timeout=settings.kafka_start_timeout)
+        kafka = LocalKafka(
+            settings.kafka_state_dir, settings.cache_dir, start_timeout=settings.kafka_start_timeout
+        )
         bootstrap = kafka.up(progress=_say)
         _say(f"kafka: running at {bootstrap} (log {kafka.status().log_file})")
     created = ensure_topics(settings, bootstrap)
     if created:
         _say(f"topics created: {', '.join(created)}")
     if not args.no_worker:
-        env = {**os.environ, "LINEAGE_STATE_DIR": str(settings.state_dir.resolve())}
+        env = {**os.environ, **settings.to_env()}
         worker = local_worker.start(settings, env)
-        _say(f"worker: running, pid {worker.pid}, queries at {worker.query_url} "
-             f"(log {worker.log_file})")
+        _say(
+            f"worker: running, pid {worker.pid}, queries at {worker.query_url} "
+            f"(log {worker.log_file})"
+        )
     _say(f"up in {time.monotonic() - started:.1f}s")
     return EXIT_OK
 
@@ -85,11 +88,17 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     else:
         ks = LocalKafka(settings.kafka_state_dir, settings.cache_dir).status()
         kafka_up = ks.running
-        _say(f"kafka: running, pid {ks.pid}, at {ks.bootstrap} (log {ks.log_file})"
-             if ks.running else f"kafka: not running (log {ks.log_file})")
+        _say(
+            f"kafka: running, pid {ks.pid}, at {ks.bootstrap} (log {ks.log_file})"
+            if ks.running
+            else f"kafka: not running (log {ks.log_file})"
+        )
     ws = local_worker.status(settings)
-    _say(f"worker: running, pid {ws.pid}, queries at {ws.query_url} (log {ws.log_file})"
-         if ws.running else "worker: not running")
+    _say(
+        f"worker: running, pid {ws.pid}, queries at {ws.query_url} (log {ws.log_file})"
+        if ws.running
+        else "worker: not running"
+    )
     return EXIT_OK if kafka_up and ws.running else EXIT_NOT_RUNNING
 
 
@@ -147,26 +156,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Callable[[Settings, argparse.Namespace], int],
-            help_text: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, handler: Callable[[Settings, argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
         return p
 
-    up = add("up", cmd_up, "Start the local stack: a Kafka broker (provisioned on first use) "
-             "and a worker in the background. Running it again is harmless.")
+    up = add(
+        "up",
+        cmd_up,
+        "Start the local stack: a Kafka broker (provisioned on first use) "
+        "and a worker in the background. Running it again is harmless.",
+    )
     up.add_argument("--no-worker", action="store_true", help="start Kafka only")
     add("down", cmd_down, "Stop the local worker and Kafka broker started by `lineage up`.")
-    add("status", cmd_status, "Show whether the local Kafka broker and worker run "
-        "(exit 3 if not).")
-    add("worker", cmd_worker, "Run a worker in the foreground: consume lineage events and "
-        "write them to ClickHouse; serve read-only SQL at /sql. Stop with Ctrl-C.")
-    demo = add("demo", cmd_demo, "Emit a small demo pipeline through Kafka and print the "
-               "training datasets of the demo model. Needs `lineage up`.")
+    add("status", cmd_status, "Show whether the local Kafka broker and worker run (exit 3 if not).")
+    add(
+        "worker",
+        cmd_worker,
+        "Run a worker in the foreground: consume lineage events and "
+        "write them to ClickHouse; serve read-only SQL at /sql. Stop with Ctrl-C.",
+    )
+    demo = add(
+        "demo",
+        cmd_demo,
+        "Emit a small demo pipeline through Kafka and print the "
+        "training datasets of the demo model. Needs `lineage up`.",
+    )
     demo.add_argument("--format", choices=FORMATS, default="table")
     ups = add("upstream", cmd_upstream, "Everything NODE was made from, nearest first.")
-    ups.add_argument("node", metavar="NODE",
-                     help="node id, e.g. model:intent-classifier@3.4.2")
+    ups.add_argument("node", metavar="NODE", help="node id, e.g. model:intent-classifier@3.4.2")
     ups.add_argument("--depth", type=int, default=20, help="hops to follow (default 20)")
     ups.add_argument("--format", choices=FORMATS, default="table")
     sql = add("sql", cmd_sql, "Run a read-only SQL query against the store.")
@@ -180,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        logging.basicConfig(level=settings.log_level,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         code: int = args.handler(settings, args)
     except (NodeIdError, ConfigError) as exc:
         print(f"lineage: error: {exc}", file=sys.stderr)

@@ -25,25 +25,36 @@ def demo_events() -> list[TrainingRun]:
     """Two releases of an intent classifier, the second adding a dataset version."""
     return [
         TrainingRun(
-            DEMO_MODEL, "3.4.1",
-            [DatasetRef("support/tickets-labelled", "v7", "train"),
-             DatasetRef("support/tickets-labelled", "v7-holdout", "validation")],
+            DEMO_MODEL,
+            "3.4.1",
+            [
+                DatasetRef("support/tickets-labelled", "v7", "train"),
+                DatasetRef("support/tickets-labelled", "v7-holdout", "validation"),
+            ],
             hyperparameters={"learning_rate": "3e-5", "epochs": "4"},
-            code_version="git:1f3c2a9", metrics={"f1": 0.912}, run_id=_run_id("3.4.1"),
+            code_version="git:1f3c2a9",
+            metrics={"f1": 0.912},
+            run_id=_run_id("3.4.1"),
         ),
         TrainingRun(
-            DEMO_MODEL, DEMO_VERSION,
-            [DatasetRef("support/tickets-labelled", "v8", "train"),
-             DatasetRef("support/chat-transcripts", "v3", "train"),
-             DatasetRef("support/tickets-labelled", "v8-holdout", "validation")],
+            DEMO_MODEL,
+            DEMO_VERSION,
+            [
+                DatasetRef("support/tickets-labelled", "v8", "train"),
+                DatasetRef("support/chat-transcripts", "v3", "train"),
+                DatasetRef("support/tickets-labelled", "v8-holdout", "validation"),
+            ],
             hyperparameters={"learning_rate": "2e-5", "epochs": "5"},
-            code_version="git:8d41e07", metrics={"f1": 0.927}, run_id=_run_id(DEMO_VERSION),
+            code_version="git:8d41e07",
+            metrics={"f1": 0.927},
+            run_id=_run_id(DEMO_VERSION),
         ),
     ]
 
 
-def run_demo(settings: Settings, say: Callable[[str], None] = print,
-             timeout: float = 60.0) -> Table:
+def run_demo(
+    settings: Settings, say: Callable[[str], None] = print, timeout: float = 60.0
+) -> Table:
     """Emit the demo pipeline, wait until the worker stored it, and return the answer."""
     events = demo_events()
     with LineageClient.from_settings(settings, namespace="demo") as client:

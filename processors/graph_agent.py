@@ -71,7 +71,9 @@ def decode_and_map(
             rejected.append(Rejected(rec, "decode", exc))
             continue
         try:
-            batch.extend(map_event(schema.name, event, Origin(rec.topic, rec.partition, rec.offset)))
+            batch.extend(
+                map_event(schema.name, event, Origin(rec.topic, rec.partition, rec.offset))
+            )
         except MappingError as exc:
             rejected.append(Rejected(rec, "map", exc))
     return batch, rejected
@@ -106,7 +108,11 @@ class GraphProcessor:
         for bad in rejected:
             log.warning(
                 "record %s:%d@%d rejected at %s: %s",
-                bad.record.topic, bad.record.partition, bad.record.offset, bad.stage, bad.error,
+                bad.record.topic,
+                bad.record.partition,
+                bad.record.offset,
+                bad.stage,
+                bad.error,
             )
             await self.dead_letters(bad)
         if len(batch):

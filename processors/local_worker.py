@@ -81,7 +81,10 @@ def start(settings: Settings, env: dict[str, str], timeout: float = 60.0) -> Wor
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "processors.cli", "worker"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the terminal that ran `lineage up`
         )
     _pid_file(settings).write_text(str(proc.pid))

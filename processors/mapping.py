@@ -16,11 +16,29 @@ from typing import Any
 from collector import ids
 from collector.errors import NodeIdError
 
-NODE_COLUMNS = ("node_id", "kind", "name", "version", "namespace", "attributes", "event_time",
-                "event_id")
+NODE_COLUMNS = (
+    "node_id",
+    "kind",
+    "name",
+    "version",
+    "namespace",
+    "attributes",
+    "event_time",
+    "event_id",
+)
 EDGE_COLUMNS = ("src", "dst", "relation", "role", "event_time", "run_id", "event_id")
-RAW_COLUMNS = ("event_id", "kind", "event_time", "producer", "namespace", "subject", "payload",
-               "topic", "partition", "offset")
+RAW_COLUMNS = (
+    "event_id",
+    "kind",
+    "event_time",
+    "producer",
+    "namespace",
+    "subject",
+    "payload",
+    "topic",
+    "partition",
+    "offset",
+)
 
 
 @dataclass(frozen=True)
@@ -68,9 +86,16 @@ def _json_default(value: Any) -> Any:
 
 def _raw_row(kind: str, record: dict[str, Any], subject: str, origin: Origin) -> tuple[Any, ...]:
     return (
-        record["event_id"], kind, record["event_time"], record["producer"], record["namespace"],
-        subject, json.dumps(record, default=_json_default, sort_keys=True),
-        origin.topic, origin.partition, origin.offset,
+        record["event_id"],
+        kind,
+        record["event_time"],
+        record["producer"],
+        record["namespace"],
+        subject,
+        json.dumps(record, default=_json_default, sort_keys=True),
+        origin.topic,
+        origin.partition,
+        origin.offset,
     )
 
 
@@ -95,8 +120,9 @@ def map_training_run(record: dict[str, Any], origin: Origin) -> RowBatch:
     if record["error_message"]:
         run_attrs["error_message"] = record["error_message"]
     model_attrs = {f"metric.{k}": repr(v) for k, v in record["metrics"].items()}
-    batch.nodes.append((model, "model", record["model"], record["model_version"], ns,
-                        model_attrs, when, eid))
+    batch.nodes.append(
+        (model, "model", record["model"], record["model_version"], ns, model_attrs, when, eid)
+    )
     batch.nodes.append((run, "run", record["run_id"], "", ns, run_attrs, when, eid))
     batch.edges.append((run, model, "output", "", when, record["run_id"], eid))
     for node, name, version, split in inputs:

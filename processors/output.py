@@ -23,8 +23,11 @@ def _cell(value: Any) -> str:
 def render(table: Table, fmt: str) -> str:
     """The table in ``fmt`` (table, json or csv), ending without a newline."""
     if fmt == "json":
-        return json.dumps([dict(zip(table.columns, row, strict=True)) for row in table.rows],
-                          indent=2, default=str)
+        return json.dumps(
+            [dict(zip(table.columns, row, strict=True)) for row in table.rows],
+            indent=2,
+            default=str,
+        )
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -37,6 +40,7 @@ def render(table: Table, fmt: str) -> str:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(table.columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-                 for row in cells)
+    lines.extend(
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
     return "\n".join(lines)

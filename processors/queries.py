@@ -57,5 +57,6 @@ def require_node(runner: QueryRunner, node: str) -> str:
 
 def upstream(runner: QueryRunner, node: str, depth: int = 20) -> Table:
     """Everything ``node`` was made from, nearest first."""
+    check_depth(depth)
     node_id = require_node(runner, node)
-    return runner.run(UPSTREAM_SQL, {"node": node_id, "depth": check_depth(depth)})
+    return runner.run(UPSTREAM_SQL, {"node": node_id, "depth": depth})

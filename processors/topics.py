@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from collector.config import Settings
 from processors.errors import ProcessorError
 
 
 def topic_names(settings: Settings) -> list[str]:
-    return [settings.topic_events, settings.topic_inferences, settings.topic_openlineage,
-            settings.topic_dlq]
+    return [
+        settings.topic_events,
+        settings.topic_inferences,
+        settings.topic_openlineage,
+        settings.topic_dlq,
+    ]
 
 
 def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> list[str]:
@@ -32,8 +37,10 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> 
     if not missing:
         return []
     futures = admin.create_topics(
-        [NewTopic(t, settings.topic_partitions, 1 if _single_broker(admin) else 3)
-         for t in missing],
+        [
+            NewTopic(t, settings.topic_partitions, 1 if _single_broker(admin) else 3)
+            for t in missing
+        ],
         operation_timeout=timeout,
     )
     created = []

@@ -66,8 +66,11 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     # writer keeps inserts in the order batches were read.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
     events_topic = app.topic(
-        settings.topic_events, key_type=bytes, value_type=bytes,
-        key_serializer="raw", value_serializer="raw",
+        settings.topic_events,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
     )
 
     async def dead_letter(bad: Rejected) -> None:
@@ -83,8 +86,13 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         # next one, i.e. after process() stored it: offsets are committed after the write.
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             records = [
-                Record(e.message.topic, e.message.partition, e.message.offset,
-                       e.message.key, e.message.value)
+                Record(
+                    e.message.topic,
+                    e.message.partition,
+                    e.message.offset,
+                    e.message.key,
+                    e.message.value,
+                )
                 for e in events
             ]
             await processor.process(records)

@@ -225,6 +225,7 @@ def _open_server(url: str) -> Store:
         client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
         client.database = database
     except ClickHouseError as exc:
-        raise StoreError(f"ClickHouse at {shown} refused to use database {database!r}: "
-                         f"{_short(exc)}") from None
+        raise StoreError(
+            f"ClickHouse at {shown} refused to use database {database!r}: {_short(exc)}"
+        ) from None
     return Store(client, url, database, None)

@@ -112,7 +112,8 @@ def migrate(store: Store, migrations: tuple[Migration, ...] = MIGRATIONS) -> lis
         for statement in migration.statements:
             store.command(statement)
         store.client.insert(
-            "schema_migrations", [[migration.version, migration.name]],
+            "schema_migrations",
+            [[migration.version, migration.name]],
             column_names=["version", "name"],
         )
         ran.append(migration.version)

@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine:
+#   make run    set up, start Kafka and a worker, run the demo, stop what was started
+#   make test   set up, lint, type-check and run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LINEAGE := $(BIN)/lineage
+
+.PHONY: run test lint typecheck unit setup system-deps clean
+
+setup: $(STAMP)
+
+# Java 17 and Maven run and provision the local Kafka broker. Install them from the
+# distribution when they are missing and we may (root on Debian); otherwise say how.
+system-deps:
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven; \
+	  else \
+	    echo "Java 17 and Maven are needed: apt-get install openjdk-17-jre-headless maven" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml | system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(LINEAGE) up
+	$(LINEAGE) demo; status=$$?; $(LINEAGE) down; exit $$status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+clean:
+	-$(LINEAGE) down
+	rm -rf $(VENV) .lineage

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector.config import SETTINGS, Settings
+from collector.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_environment_fills_typed_settings() -> None:
+    s = Settings.from_env(
+        {
+            "LINEAGE_STATE_DIR": "/tmp/x",
+            "LINEAGE_TOPIC_PARTITIONS": "8",
+            "LINEAGE_BATCH_SECONDS": "0.25",
+            "LINEAGE_LOG_LEVEL": "debug",
+        }
+    )
+    assert (s.state_dir, s.topic_partitions, s.batch_seconds, s.log_level) == (
+        Path("/tmp/x"),
+        8,
+        0.25,
+        "DEBUG",
+    )
+    assert s.effective_clickhouse_url == "chdb:///tmp/x/chdb"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LINEAGE_TOPIC_PARTITIONS": "zero"}, "LINEAGE_TOPIC_PARTITIONS='zero' is not valid"),
+        ({"LINEAGE_TOPIC_PARTITIONS": "-1"}, "must be a positive integer"),
+        ({"LINEAGE_WORKER_PORT": "70000"}, "LINEAGE_WORKER_PORT='70000' is not valid"),
+        ({"LINEAGE_LOG_LEVEL": "loud"}, "must be one of DEBUG"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_secrets_stay_out_of_repr_and_errors() -> None:
+    url = "http://admin:hunter2@ch:8123/lineage"
+    assert "hunter2" not in repr(Settings.from_env({"LINEAGE_CLICKHOUSE_URL": url}))
+
+
+def test_missing_kafka_says_how_to_get_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="lineage up"):
+        Settings(state_dir=tmp_path).resolve_bootstrap()
+
+
+def test_child_environment_reproduces_settings(tmp_path: Path) -> None:
+    s = Settings(state_dir=tmp_path, topic_events="x.events", worker_port=7000)
+    assert Settings.from_env(s.to_env()) == s
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (REPO / "README.md").read_text()
+    missing = [spec.env for spec in SETTINGS if f"`{spec.env}`" not in readme]
+    assert not missing, f"README lacks {missing}; paste the output of `lineage settings`"

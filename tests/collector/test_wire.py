@@ -1,0 +1,90 @@
+"""Single-object encoding: round trips, the fingerprint per the Avro spec, and poison input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastavro.schema import to_parsing_canonical_form
+
+from collector.catalog import load_catalog, parse_schema_file
+from collector.errors import DecodeError, SchemaError
+from collector.events import DatasetRef, TrainingRun
+from collector.wire import decode, encode
+
+REPO = Path(__file__).resolve().parents[2]
+CATALOG = load_catalog()
+SCHEMA = CATALOG.by_name("lineage.events.TrainingRun")
+
+
+def _crc64_avro(data: bytes) -> int:
+    """CRC-64-AVRO written out from the Avro specification, independent of fastavro."""
+    empty = 0xC15D213AA4D7A795
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (empty & -(fp & 1))
+        table.append(fp)
+    fp = empty
+    for byte in data:
+        fp = (fp >> 8) ^ table[(fp ^ byte) & 0xFF]
+    return fp
+
+
+def record() -> dict[str, object]:
+    event = TrainingRun("m", "1.0", [DatasetRef("d", "v1", "train")], run_id="r-1")
+    return {
+        "event_id": "e-1",
+        "event_time": datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC),
+        "producer": "p",
+        "namespace": "ns",
+        **event.fields(),
+    }
+
+
+def test_round_trip_keeps_every_field() -> None:
+    schema, decoded = decode(CATALOG, encode(SCHEMA, record()))
+    assert schema.name == "lineage.events.TrainingRun"
+    assert decoded == record()
+
+
+def test_header_is_magic_then_little_endian_crc64_of_canonical_form() -> None:
+    raw = json.loads((REPO / SCHEMA.source).read_text())
+    expected = _crc64_avro(to_parsing_canonical_form(raw).encode()).to_bytes(8, "little")
+    data = encode(SCHEMA, record())
+    assert data[:2] == b"\xc3\x01"
+    assert data[2:10] == expected == SCHEMA.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda b: b[:-3], "body is malformed"),
+        (lambda b: b"\x00\x01" + b[2:], "not an Avro single-object record"),
+        (lambda b: b[:2] + b"\xff" * 8 + b[10:], "unknown schema fingerprint ffffffffffffffff"),
+        (lambda b: b + b"\x00\x00", "2 trailing bytes"),
+        (lambda b: b"", "starts with nothing"),
+    ],
+)
+def test_poison_bytes_raise_decode_error(mutate: object, message: str) -> None:
+    data = encode(SCHEMA, record())
+    with pytest.raises(DecodeError, match=message):
+        decode(CATALOG, mutate(data))  # type: ignore[operator]
+
+
+def test_record_that_does_not_fit_is_refused() -> None:
+    bad = record()
+    bad["datasets"] = "not a list"
+    with pytest.raises(SchemaError, match=r"does not fit lineage\.events\.TrainingRun"):
+        encode(SCHEMA, bad)
+
+
+def test_schema_folder_must_match_namespace() -> None:
+    text = '{"type": "record", "name": "X", "namespace": "a.b", "fields": []}'
+    with pytest.raises(SchemaError, match=r"its folder says 'c\.d'"):
+        parse_schema_file(text, "c.d", "schemas/c/d/X.avsc")
+    with pytest.raises(SchemaError, match="not valid JSON"):
+        parse_schema_file("{", "a", "schemas/a/Y.avsc")
