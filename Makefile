@@ -35,8 +35,8 @@ run: $(STAMP)
 	$(LINEAGE) demo; status=$$?; $(LINEAGE) down; exit $$status
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check collector processors schemas tests
+	$(BIN)/ruff format --check collector processors schemas tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
