@@ -1,4 +1,4 @@
-"""`lineage up`, `demo`, `down` as `make run` drives them: a broker of its own, then nothing left."""
+"""`lineage up`, `demo`, `down` as `make run` drives them: own broker, nothing left after."""
 
 from __future__ import annotations
 
