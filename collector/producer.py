@@ -35,6 +35,9 @@ class EventProducer:
     def __init__(self, bootstrap: str, config: dict[str, Any] | None = None) -> None:
         conf = {**DEFAULT_CONFIG, **(config or {}), "bootstrap.servers": bootstrap}
         conf.setdefault("error_cb", self._on_error)
+        # librdkafka's own log lines (transient retries while a broker starts, say) go
+        # through Python logging instead of straight to stderr of the observed service.
+        conf.setdefault("logger", logging.getLogger("collector.kafka"))
         self._producer = Producer(conf)
         self._lock = threading.Lock()
         self.delivered = 0

@@ -30,7 +30,7 @@ def _pid_file(settings: Settings) -> Path:
 
 
 def _log_file(settings: Settings) -> Path:
-    return settings.worker_state_dir / "worker.log"
+    return (settings.worker_state_dir / "worker.log").resolve()
 
 
 def _query_url(settings: Settings) -> str:
