@@ -203,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        if settings.log_level != "DEBUG":
+            # Retries while a broker starts are routine; the SDK reports real failures itself.
+            logging.getLogger("collector.kafka").setLevel(logging.ERROR)
         code: int = args.handler(settings, args)
     except (NodeIdError, ConfigError) as exc:
         print(f"lineage: error: {exc}", file=sys.stderr)
