@@ -90,6 +90,12 @@ class Settings:
     producer_name: str = field(default_factory=lambda: f"lineage-sdk@{socket.gethostname()}")
     kafka_start_timeout: float = 90.0
     log_level: str = "INFO"
+    schema_registry_url: str = ""
+    subject_key: str = ""
+    spool_dir: Path | None = None
+    spool_max_bytes: int = 1 << 30
+    max_event_bytes: int = 1 << 20
+    ingest_max_bytes: int = 1 << 20
 
     def __repr__(self) -> str:
         shown = []
@@ -126,6 +132,11 @@ class Settings:
     def worker_state_dir(self) -> Path:
         """Pid and log of a worker started by ``lineage up``, and faust's own data."""
         return self.state_dir / "worker"
+
+    @property
+    def effective_spool_dir(self) -> Path:
+        """Where the SDK keeps events Kafka could not take yet."""
+        return self.spool_dir if self.spool_dir is not None else self.state_dir / "spool"
 
     @property
     def effective_clickhouse_url(self) -> str:
@@ -268,9 +279,59 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _positive_float,
     ),
     SettingSpec(
+        "schema_registry_url",
+        "LINEAGE_SCHEMA_REGISTRY_URL",
+        "URL of a Confluent-compatible schema registry. Set: the SDK writes Confluent framing "
+        "(`00` + schema id) and registers its schemas there. Unset: Avro single-object "
+        "encoding. Consumers read both either way.",
+        _nonempty,
+        secret=True,
+    ),
+    SettingSpec(
+        "subject_key",
+        "LINEAGE_SUBJECT_KEY",
+        "Secret key (at least 32 characters) for HMAC-SHA256 pseudonyms of personal "
+        "identifiers. Required to emit or look up subjects; keep it stable, or the same "
+        "person gets a new pseudonym.",
+        _nonempty,
+        secret=True,
+    ),
+    SettingSpec(
+        "spool_dir",
+        "LINEAGE_SPOOL_DIR",
+        "Folder of the SDK's disk spool, where events wait while Kafka is unreachable. "
+        "Default `<state>/spool`.",
+        lambda raw: Path(_nonempty(raw)),
+    ),
+    SettingSpec(
+        "spool_max_bytes",
+        "LINEAGE_SPOOL_MAX_BYTES",
+        "Largest size of the spool on disk; past it, emit calls raise. Default 1 GiB.",
+        _positive_int,
+    ),
+    SettingSpec(
+        "max_event_bytes",
+        "LINEAGE_MAX_EVENT_BYTES",
+        "Largest encoded event the SDK accepts (Kafka's default limit is 1 MiB). Default 1048576.",
+        _positive_int,
+    ),
+    SettingSpec(
+        "ingest_max_bytes",
+        "LINEAGE_INGEST_MAX_BYTES",
+        "Largest request body the OpenLineage HTTP endpoint accepts. Default 1048576.",
+        _positive_int,
+    ),
+    SettingSpec(
         "log_level",
         "LINEAGE_LOG_LEVEL",
         "DEBUG, INFO, WARNING or ERROR. Default INFO.",
         _log_level,
     ),
 )
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting, as the README shows it."""
+    lines = ["| Variable | Meaning |", "|---|---|"]
+    lines += [f"| `{spec.env}` | {spec.doc} |" for spec in SETTINGS]
+    return "\n".join(lines)

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from collector.config import SETTINGS, Settings
+from collector.config import Settings, settings_table
 from collector.errors import ConfigError, LineageError, NodeIdError
 from processors import local_worker
 from processors.errors import NotFoundError, ProcessorError, QueryError
@@ -140,9 +140,7 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_settings(settings: Settings, args: argparse.Namespace) -> int:
-    _say("| Variable | Meaning |\n|---|---|")
-    for spec in SETTINGS:
-        _say(f"| `{spec.env}` | {spec.doc} |")
+    _say(settings_table())
     return EXIT_OK
 
 
