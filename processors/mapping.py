@@ -16,16 +16,8 @@ from typing import Any
 from collector import ids
 from collector.errors import NodeIdError
 
-NODE_COLUMNS = (
-    "node_id",
-    "kind",
-    "name",
-    "version",
-    "namespace",
-    "attributes",
-    "event_time",
-    "event_id",
-)
+NODE_COLUMNS = ("node_id", "kind", "name", "version", "namespace", "event_time", "event_id")
+PROPERTY_COLUMNS = ("node_id", "key", "value", "event_time", "event_id")
 EDGE_COLUMNS = ("src", "dst", "relation", "role", "event_time", "run_id", "event_id")
 RAW_COLUMNS = (
     "event_id",
@@ -56,19 +48,27 @@ class RowBatch:
 
     events_raw: list[tuple[Any, ...]] = field(default_factory=list)
     nodes: list[tuple[Any, ...]] = field(default_factory=list)
+    properties: list[tuple[Any, ...]] = field(default_factory=list)
     edges: list[tuple[Any, ...]] = field(default_factory=list)
 
     def extend(self, other: RowBatch) -> None:
         self.events_raw.extend(other.events_raw)
         self.nodes.extend(other.nodes)
+        self.properties.extend(other.properties)
         self.edges.extend(other.edges)
 
     def tables(self) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
         return [
             ("events_raw", RAW_COLUMNS, self.events_raw),
             ("nodes", NODE_COLUMNS, self.nodes),
+            ("properties", PROPERTY_COLUMNS, self.properties),
             ("edges", EDGE_COLUMNS, self.edges),
         ]
+
+    def add_properties(
+        self, node: str, facts: dict[str, str], when: datetime, event_id: str
+    ) -> None:
+        self.properties.extend((node, k, v, when, event_id) for k, v in sorted(facts.items()))
 
     def __len__(self) -> int:
         return len(self.events_raw)
@@ -120,13 +120,13 @@ def map_training_run(record: dict[str, Any], origin: Origin) -> RowBatch:
     if record["error_message"]:
         run_attrs["error_message"] = record["error_message"]
     model_attrs = {f"metric.{k}": repr(v) for k, v in record["metrics"].items()}
-    batch.nodes.append(
-        (model, "model", record["model"], record["model_version"], ns, model_attrs, when, eid)
-    )
-    batch.nodes.append((run, "run", record["run_id"], "", ns, run_attrs, when, eid))
+    batch.nodes.append((model, "model", record["model"], record["model_version"], ns, when, eid))
+    batch.nodes.append((run, "run", record["run_id"], "", ns, when, eid))
+    batch.add_properties(model, model_attrs, when, eid)
+    batch.add_properties(run, run_attrs, when, eid)
     batch.edges.append((run, model, "output", "", when, record["run_id"], eid))
     for node, name, version, split in inputs:
-        batch.nodes.append((node, "dataset", name, version, ns, {}, when, eid))
+        batch.nodes.append((node, "dataset", name, version, ns, when, eid))
         batch.edges.append((node, run, "input", split, when, record["run_id"], eid))
     return batch
 

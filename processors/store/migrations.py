@@ -27,7 +27,7 @@ _DEDUP = "SETTINGS non_replicated_deduplication_window = 10000"
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
-        "graph core: raw events, nodes, edges",
+        "graph core: raw events, nodes, properties, edges",
         (
             f"""
             CREATE TABLE IF NOT EXISTS events_raw (
@@ -57,13 +57,27 @@ MIGRATIONS: tuple[Migration, ...] = (
                 name String,
                 version String,
                 namespace LowCardinality(String),
-                attributes Map(String, String),
                 event_time DateTime64(3, 'UTC'),
                 event_id String
             )
             -- The newest event about a node wins; lookups are by node id.
             ENGINE = ReplacingMergeTree(event_time)
             ORDER BY node_id
+            {_DEDUP}
+            """,
+            f"""
+            CREATE TABLE IF NOT EXISTS properties (
+                node_id String,
+                key String,
+                value String,
+                event_time DateTime64(3, 'UTC'),
+                event_id String
+            )
+            -- One row per fact about a node (hyperparameter.lr, metric.f1, status, ...), so
+            -- the several events that describe one run merge key by key, the newest value
+            -- of each key winning, instead of one event's facts replacing another's.
+            ENGINE = ReplacingMergeTree(event_time)
+            ORDER BY (node_id, key)
             {_DEDUP}
             """,
             f"""

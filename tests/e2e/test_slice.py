@@ -73,34 +73,26 @@ def test_training_run_lands_as_exact_rows(settings: Settings, worker: WorkerProc
         ],
     ]
     nodes = worker.query(
-        "SELECT node_id, kind, name, version, namespace, attributes FROM nodes ORDER BY node_id"
+        "SELECT node_id, kind, name, version, namespace FROM nodes ORDER BY node_id"
     )
     assert nodes.rows == [
-        ["dataset:warehouse/customers@v12", "dataset", "warehouse/customers", "v12", "test", {}],
+        ["dataset:warehouse/customers@v12", "dataset", "warehouse/customers", "v12", "test"],
         [
             "dataset:warehouse/customers@v12-test",
             "dataset",
             "warehouse/customers",
             "v12-test",
             "test",
-            {},
         ],
-        [
-            "model:intent-classifier@3.4.2",
-            "model",
-            "intent-classifier",
-            "3.4.2",
-            "test",
-            {"metric.f1": "0.9"},
-        ],
-        [
-            f"run:{RUN}",
-            "run",
-            RUN,
-            "",
-            "test",
-            {"code_version": "git:abc123", "hyperparameter.lr": "0.001", "status": "COMPLETED"},
-        ],
+        ["model:intent-classifier@3.4.2", "model", "intent-classifier", "3.4.2", "test"],
+        [f"run:{RUN}", "run", RUN, "", "test"],
+    ]
+    props = worker.query("SELECT node_id, key, value FROM properties ORDER BY node_id, key")
+    assert props.rows == [
+        ["model:intent-classifier@3.4.2", "metric.f1", "0.9"],
+        [f"run:{RUN}", "code_version", "git:abc123"],
+        [f"run:{RUN}", "hyperparameter.lr", "0.001"],
+        [f"run:{RUN}", "status", "COMPLETED"],
     ]
     raw = worker.query(
         "SELECT event_id, kind, subject, topic, partition, offset, payload FROM events_raw"

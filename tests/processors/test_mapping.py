@@ -37,18 +37,13 @@ def training_record(**changes: object) -> dict[str, object]:
 def test_training_run_rows() -> None:
     rows = map_event("lineage.events.TrainingRun", training_record(), Origin("t", 1, 42))
     assert rows.nodes == [
-        ("model:churn@2.0", "model", "churn", "2.0", "ns", {}, WHEN, "e1"),
-        (
-            "run:r1",
-            "run",
-            "r1",
-            "",
-            "ns",
-            {"hyperparameter.depth": "6", "status": "COMPLETED"},
-            WHEN,
-            "e1",
-        ),
-        ("dataset:crm/accounts@v3", "dataset", "crm/accounts", "v3", "ns", {}, WHEN, "e1"),
+        ("model:churn@2.0", "model", "churn", "2.0", "ns", WHEN, "e1"),
+        ("run:r1", "run", "r1", "", "ns", WHEN, "e1"),
+        ("dataset:crm/accounts@v3", "dataset", "crm/accounts", "v3", "ns", WHEN, "e1"),
+    ]
+    assert rows.properties == [
+        ("run:r1", "hyperparameter.depth", "6", WHEN, "e1"),
+        ("run:r1", "status", "COMPLETED", WHEN, "e1"),
     ]
     assert rows.edges == [
         ("run:r1", "model:churn@2.0", "output", "", WHEN, "r1", "e1"),
