@@ -27,3 +27,7 @@ class NodeIdError(LineageError):
 
 class DeliveryError(LineageError):
     """Kafka refused or could not deliver events."""
+
+
+class RegistryError(LineageError):
+    """The schema registry refused a request or could not be reached."""

@@ -59,6 +59,8 @@ def parse_node_id(text: str) -> NodeId:
 
 
 def _check_part(what: str, value: str, pattern: str) -> str:
+    if not isinstance(value, str):
+        raise NodeIdError(f"{what} {value!r} is a {type(value).__name__}, expected a string")
     if not re.fullmatch(pattern, value):
         raise NodeIdError(f"{what} {value!r} is not allowed: use letters, digits and . _ - / +")
     return value
@@ -89,3 +91,23 @@ def dataset_id(name: str, version: str) -> str:
 def run_id(run_uuid: str) -> str:
     """``run:UUID``."""
     return str(NodeId("run", _check_part("run id", run_uuid, _NAME)))
+
+
+def source_id(name: str) -> str:
+    """``source:NAME``."""
+    return str(NodeId("source", _check_part("source name", name, _NAME)))
+
+
+def job_id(name: str) -> str:
+    """``job:NAME``."""
+    return str(NodeId("job", _check_part("job name", name, _NAME)))
+
+
+def deployment_id(name: str) -> str:
+    """``deployment:NAME``."""
+    return str(NodeId("deployment", _check_part("deployment name", name, _NAME)))
+
+
+def inference_id(name: str) -> str:
+    """``inference:ID``."""
+    return str(NodeId("inference", _check_part("inference id", name, _NAME)))

@@ -1,24 +1,55 @@
-"""Pure mapping from decoded events to store rows. No I/O here: easy to test, easy to trust.
+"""Rows for the store, and the dispatch from decoded events to them. No I/O here.
 
-Edges point downstream: ``src`` was used to make ``dst``. A training run makes
-``dataset@v --input--> run --output--> model@v``; the dataset's role (train, validation, ...)
-rides on the input edge.
+Edges point downstream: ``src`` was used to make ``dst``. The mappers live beside this
+module: :mod:`processors.lineage_events` for our own events, :mod:`processors.openlineage` for
+OpenLineage's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from collector import ids
 from collector.errors import NodeIdError
 
 NODE_COLUMNS = ("node_id", "kind", "name", "version", "namespace", "event_time", "event_id")
 PROPERTY_COLUMNS = ("node_id", "key", "value", "event_time", "event_id")
 EDGE_COLUMNS = ("src", "dst", "relation", "role", "event_time", "run_id", "event_id")
+SUBJECT_COLUMNS = ("subject", "key_id", "node_id", "event_time", "event_id")
+INFERENCE_COLUMNS = (
+    "inference_id",
+    "model_node",
+    "deployment",
+    "event_time",
+    "subject",
+    "inputs",
+    "input_datasets",
+    "output",
+    "event_id",
+)
+TAG_COLUMNS = (
+    "node_id",
+    "tag",
+    "incident_id",
+    "record_count",
+    "window_start",
+    "window_end",
+    "reason",
+    "active",
+    "event_time",
+    "event_id",
+)
+DEPLOYMENT_COLUMNS = (
+    "deployment",
+    "model_node",
+    "environment",
+    "valid_from",
+    "valid_until",
+    "event_time",
+    "event_id",
+)
 RAW_COLUMNS = (
     "event_id",
     "kind",
@@ -50,12 +81,16 @@ class RowBatch:
     nodes: list[tuple[Any, ...]] = field(default_factory=list)
     properties: list[tuple[Any, ...]] = field(default_factory=list)
     edges: list[tuple[Any, ...]] = field(default_factory=list)
+    subject_links: list[tuple[Any, ...]] = field(default_factory=list)
+    inferences: list[tuple[Any, ...]] = field(default_factory=list)
+    tags: list[tuple[Any, ...]] = field(default_factory=list)
+    deployments: list[tuple[Any, ...]] = field(default_factory=list)
+    events: int = 0  # events mapped into these rows
 
     def extend(self, other: RowBatch) -> None:
-        self.events_raw.extend(other.events_raw)
-        self.nodes.extend(other.nodes)
-        self.properties.extend(other.properties)
-        self.edges.extend(other.edges)
+        for name, _columns, rows in other.tables():
+            getattr(self, name).extend(rows)
+        self.events += other.events
 
     def tables(self) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
         return [
@@ -63,6 +98,10 @@ class RowBatch:
             ("nodes", NODE_COLUMNS, self.nodes),
             ("properties", PROPERTY_COLUMNS, self.properties),
             ("edges", EDGE_COLUMNS, self.edges),
+            ("subject_links", SUBJECT_COLUMNS, self.subject_links),
+            ("inferences", INFERENCE_COLUMNS, self.inferences),
+            ("tags", TAG_COLUMNS, self.tags),
+            ("deployments", DEPLOYMENT_COLUMNS, self.deployments),
         ]
 
     def add_properties(
@@ -71,7 +110,7 @@ class RowBatch:
         self.properties.extend((node, k, v, when, event_id) for k, v in sorted(facts.items()))
 
     def __len__(self) -> int:
-        return len(self.events_raw)
+        return self.events
 
 
 class MappingError(ValueError):
@@ -84,7 +123,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def _raw_row(kind: str, record: dict[str, Any], subject: str, origin: Origin) -> tuple[Any, ...]:
+def raw_row(kind: str, record: dict[str, Any], subject: str, origin: Origin) -> tuple[Any, ...]:
     return (
         record["event_id"],
         kind,
@@ -99,46 +138,15 @@ def _raw_row(kind: str, record: dict[str, Any], subject: str, origin: Origin) ->
     )
 
 
-def map_training_run(record: dict[str, Any], origin: Origin) -> RowBatch:
-    """Rows for a ``lineage.events.TrainingRun``."""
-    when, eid, ns = record["event_time"], record["event_id"], record["namespace"]
-    try:
-        model = ids.model_id(record["model"], record["model_version"])
-        run = ids.run_id(record["run_id"])
-        inputs = [
-            (ids.dataset_id(d["dataset"], d["version"]), d["dataset"], d["version"], d["split"])
-            for d in record["datasets"]
-        ]
-    except NodeIdError as exc:
-        raise MappingError(f"TrainingRun {record['event_id']}: {exc}") from None
-    batch = RowBatch()
-    batch.events_raw.append(_raw_row("TrainingRun", record, model, origin))
-    run_attrs = {f"hyperparameter.{k}": v for k, v in record["hyperparameters"].items()}
-    run_attrs["status"] = record["status"]
-    if record["code_version"]:
-        run_attrs["code_version"] = record["code_version"]
-    if record["error_message"]:
-        run_attrs["error_message"] = record["error_message"]
-    model_attrs = {f"metric.{k}": repr(v) for k, v in record["metrics"].items()}
-    batch.nodes.append((model, "model", record["model"], record["model_version"], ns, when, eid))
-    batch.nodes.append((run, "run", record["run_id"], "", ns, when, eid))
-    batch.add_properties(model, model_attrs, when, eid)
-    batch.add_properties(run, run_attrs, when, eid)
-    batch.edges.append((run, model, "output", "", when, record["run_id"], eid))
-    for node, name, version, split in inputs:
-        batch.nodes.append((node, "dataset", name, version, ns, when, eid))
-        batch.edges.append((node, run, "input", split, when, record["run_id"], eid))
-    return batch
-
-
-MAPPERS: dict[str, Callable[[dict[str, Any], Origin], RowBatch]] = {
-    "lineage.events.TrainingRun": map_training_run,
-}
-
-
 def map_event(schema_name: str, record: dict[str, Any], origin: Origin) -> RowBatch:
     """Rows for one decoded event; :class:`MappingError` if it cannot be mapped."""
+    from processors.lineage_events import MAPPERS  # the mappers build on this module
+
     mapper = MAPPERS.get(schema_name)
     if mapper is None:
         raise MappingError(f"no mapping for events of schema {schema_name}")
-    return mapper(record, origin)
+    try:
+        return mapper(record, origin)
+    except (NodeIdError, ValueError, KeyError) as exc:
+        name = schema_name.rsplit(".", 1)[-1]
+        raise MappingError(f"{name} {record.get('event_id')}: {exc}") from None

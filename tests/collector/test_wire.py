@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from fastavro.schema import to_parsing_canonical_form
 
-from collector.catalog import load_catalog, parse_schema_file
+from collector.catalog import load_catalog, read_schema_file
 from collector.errors import DecodeError, SchemaError
 from collector.events import DatasetRef, TrainingRun
-from collector.wire import decode, encode
+from collector.wire import Decoder, decode, encode, encode_body, frame_confluent
 
-REPO = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog()
 SCHEMA = CATALOG.by_name("lineage.events.TrainingRun")
 
@@ -52,8 +49,9 @@ def test_round_trip_keeps_every_field() -> None:
 
 
 def test_header_is_magic_then_little_endian_crc64_of_canonical_form() -> None:
-    raw = json.loads((REPO / SCHEMA.source).read_text())
-    expected = _crc64_avro(to_parsing_canonical_form(raw).encode()).to_bytes(8, "little")
+    expected = _crc64_avro(to_parsing_canonical_form(SCHEMA.expanded).encode()).to_bytes(
+        8, "little"
+    )
     data = encode(SCHEMA, record())
     assert data[:2] == b"\xc3\x01"
     assert data[2:10] == expected == SCHEMA.fingerprint
@@ -63,7 +61,7 @@ def test_header_is_magic_then_little_endian_crc64_of_canonical_form() -> None:
     ("mutate", "message"),
     [
         (lambda b: b[:-3], "body is malformed"),
-        (lambda b: b"\x00\x01" + b[2:], "not an Avro single-object record"),
+        (lambda b: b"\x07\x01" + b[2:], "not a lineage record: starts with 0701"),
         (lambda b: b[:2] + b"\xff" * 8 + b[10:], "unknown schema fingerprint ffffffffffffffff"),
         (lambda b: b + b"\x00\x00", "2 trailing bytes"),
         (lambda b: b"", "starts with nothing"),
@@ -85,6 +83,13 @@ def test_record_that_does_not_fit_is_refused() -> None:
 def test_schema_folder_must_match_namespace() -> None:
     text = '{"type": "record", "name": "X", "namespace": "a.b", "fields": []}'
     with pytest.raises(SchemaError, match=r"its folder says 'c\.d'"):
-        parse_schema_file(text, "c.d", "schemas/c/d/X.avsc")
+        read_schema_file(text, "c.d", "schemas/c/d/X.avsc")
     with pytest.raises(SchemaError, match="not valid JSON"):
-        parse_schema_file("{", "a", "schemas/a/Y.avsc")
+        read_schema_file("{", "a", "schemas/a/Y.avsc")
+
+
+def test_registry_framing_without_a_registry_is_a_poison_record() -> None:
+    data = frame_confluent(42, encode_body(SCHEMA, record()))
+    assert data[:5] == b"\x00\x00\x00\x00\x2a"
+    with pytest.raises(DecodeError, match=r"schema id 42.*no LINEAGE_SCHEMA_REGISTRY_URL"):
+        Decoder(CATALOG).decode(data)
