@@ -55,6 +55,18 @@ def _one_of(event: str, name: str, value: str, allowed: Sequence[str]) -> None:
         )
 
 
+def _float_map(event: str, name: str, values: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in values.items():
+        try:
+            out[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise InvalidEventError(
+                f"{event}: field {name!r} entry {key!r} is {value!r}, expected a number"
+            ) from None
+    return out
+
+
 @dataclass(frozen=True)
 class DatasetRef:
     """A dataset version as used by a run, with the role it played (train, validation, ...)."""
@@ -196,8 +208,11 @@ class DatasetVersion:
     def validate(self) -> None:
         self.key()
         _require("DatasetVersion", "content_hash", self.content_hash)
-        if self.row_count < 0:
-            raise InvalidEventError("DatasetVersion: field 'row_count' must not be negative")
+        if not isinstance(self.row_count, int) or self.row_count < 0:
+            raise InvalidEventError(
+                f"DatasetVersion: field 'row_count' is {self.row_count!r}, expected a "
+                "non-negative integer"
+            )
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -280,7 +295,7 @@ class TrainingRun:
             "datasets": [d.record(default_role="train") for d in self.datasets],
             "hyperparameters": {str(k): str(v) for k, v in self.hyperparameters.items()},
             "code_version": self.code_version,
-            "metrics": {str(k): float(v) for k, v in self.metrics.items()},
+            "metrics": _float_map("TrainingRun", "metrics", self.metrics),
             "status": self.status,
             "error_message": self.error_message,
         }

@@ -139,6 +139,16 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from processors import bench
+
+    if args.what == "sdk":
+        result = bench.bench_sdk(settings, args.events, say=_say)
+    _say("")
+    _say(result.render())
+    return EXIT_OK
+
+
 def cmd_settings(settings: Settings, args: argparse.Namespace) -> int:
     _say(settings_table())
     return EXIT_OK
@@ -190,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     sql = add("sql", cmd_sql, "Run a read-only SQL query against the store.")
     sql.add_argument("query", metavar="QUERY")
     sql.add_argument("--format", choices=FORMATS, default="table")
+    bench = add(
+        "bench",
+        cmd_bench,
+        "Measure throughput against the ceilings of the parts underneath, in one run. "
+        "`sdk`: inference logging into Kafka vs fastavro encoding and the raw producer.",
+    )
+    bench.add_argument("what", choices=["sdk"], help="what to measure")
+    bench.add_argument("--events", type=int, default=1_000_000, help="events to send")
     add("settings", cmd_settings, "List every setting and its environment variable.")
     return parser
 
