@@ -1,8 +1,10 @@
 """The graph processor: a batch of Kafka records in, lineage rows in ClickHouse out.
 
-It knows nothing of faust: the agent in :mod:`processors.worker` hands it batches of
-:class:`Record` and acknowledges them only after :meth:`GraphProcessor.process` returned, so an
+It knows nothing of faust: the agents in :mod:`processors.worker` hand it batches of
+:class:`Record` and acknowledge them only after :meth:`GraphProcessor.process` returned, so an
 offset is committed only once its rows are stored (or the record is safe in the DLQ).
+What a record's bytes are is the business of its :data:`RecordMapper`: Avro events of our own
+(:func:`avro_mapper`) or OpenLineage JSON (:func:`openlineage_mapper`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from dataclasses import dataclass
 
 from collector.catalog import SchemaCatalog
 from collector.errors import DecodeError
-from collector.wire import decode
+from collector.registry import SchemaRegistryClient
+from collector.wire import Decoder, TransientDecodeError
 from processors.mapping import MappingError, Origin, RowBatch, map_event
+from processors.openlineage import map_openlineage
 from processors.sinks.clickhouse import ClickHouseSink
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,10 @@ class Rejected:
 # Sends one rejected record to the dead-letter topic and waits until Kafka has it.
 DeadLetterWriter = Callable[[Rejected], Awaitable[None]]
 
+# Turns one record into rows. Raises DecodeError when the bytes are not a record at all and
+# MappingError when the record makes no sense as lineage; either sends it to the DLQ.
+RecordMapper = Callable[[Record], RowBatch]
+
 
 def dedup_token(records: Sequence[Record]) -> str:
     """Name a batch by the offset range it covers in each partition.
@@ -58,38 +66,63 @@ def dedup_token(records: Sequence[Record]) -> str:
     return ",".join(f"{t}:{p}:{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
 
 
-def decode_and_map(
-    catalog: SchemaCatalog, records: Sequence[Record]
-) -> tuple[RowBatch, list[Rejected]]:
-    """Decode and map every record; bad ones are set aside, never holding up the rest."""
+def avro_mapper(
+    catalog: SchemaCatalog, registry: SchemaRegistryClient | None = None
+) -> RecordMapper:
+    """Our own events, in either wire format; ``registry`` resolves Confluent-framed ones."""
+    decoder = Decoder(catalog, registry)
+
+    def map_record(rec: Record) -> RowBatch:
+        schema, event = decoder.decode(rec.value)
+        return map_event(schema.name, event, Origin(rec.topic, rec.partition, rec.offset))
+
+    return map_record
+
+
+def openlineage_mapper(rec: Record) -> RowBatch:
+    """OpenLineage JSON, as openlineage-python's Kafka transport writes it."""
+    return map_openlineage(rec.value, Origin(rec.topic, rec.partition, rec.offset))
+
+
+def map_records(mapper: RecordMapper, records: Sequence[Record]) -> tuple[RowBatch, list[Rejected]]:
+    """Map every record; bad ones are set aside, never holding up the rest."""
     batch = RowBatch()
     rejected: list[Rejected] = []
     for rec in records:
         try:
-            schema, event = decode(catalog, rec.value)
+            batch.extend(mapper(rec))
         except DecodeError as exc:
             rejected.append(Rejected(rec, "decode", exc))
-            continue
-        try:
-            batch.extend(
-                map_event(schema.name, event, Origin(rec.topic, rec.partition, rec.offset))
-            )
         except MappingError as exc:
+            rejected.append(Rejected(rec, "map", exc))
+        except TransientDecodeError:
+            raise  # the record may be fine: fail the batch so it is read again later
+        except Exception as exc:
+            # A record that trips a fault in a mapper must cost that record, not stall its
+            # partition by failing the same batch forever.
+            log.exception("mapping %s:%d@%d failed", rec.topic, rec.partition, rec.offset)
             rejected.append(Rejected(rec, "map", exc))
     return batch, rejected
 
 
+def decode_and_map(
+    catalog: SchemaCatalog, records: Sequence[Record]
+) -> tuple[RowBatch, list[Rejected]]:
+    """Decode and map every record of our own events; bad ones are set aside."""
+    return map_records(avro_mapper(catalog), records)
+
+
 class GraphProcessor:
-    """Decode, map and store batches of graph events."""
+    """Decode, map and store batches of records, each turned into rows by ``mapper``."""
 
     def __init__(
         self,
-        catalog: SchemaCatalog,
+        mapper: RecordMapper,
         sink: ClickHouseSink,
         executor: Executor,
         dead_letters: DeadLetterWriter,
     ) -> None:
-        self.catalog = catalog
+        self.mapper = mapper
         self.sink = sink
         self.executor = executor
         self.dead_letters = dead_letters
@@ -104,7 +137,7 @@ class GraphProcessor:
         """
         if not records:
             return
-        batch, rejected = decode_and_map(self.catalog, records)
+        batch, rejected = map_records(self.mapper, records)
         for bad in rejected:
             log.warning(
                 "record %s:%d@%d rejected at %s: %s",

@@ -50,6 +50,17 @@ DEPLOYMENT_COLUMNS = (
     "event_time",
     "event_id",
 )
+COLUMN_EDGE_COLUMNS = (
+    "src_node",
+    "src_field",
+    "dst_node",
+    "dst_field",
+    "transformation",
+    "masking",
+    "event_time",
+    "run_id",
+    "event_id",
+)
 RAW_COLUMNS = (
     "event_id",
     "kind",
@@ -85,6 +96,7 @@ class RowBatch:
     inferences: list[tuple[Any, ...]] = field(default_factory=list)
     tags: list[tuple[Any, ...]] = field(default_factory=list)
     deployments: list[tuple[Any, ...]] = field(default_factory=list)
+    column_edges: list[tuple[Any, ...]] = field(default_factory=list)
     events: int = 0  # events mapped into these rows
 
     def extend(self, other: RowBatch) -> None:
@@ -102,6 +114,7 @@ class RowBatch:
             ("inferences", INFERENCE_COLUMNS, self.inferences),
             ("tags", TAG_COLUMNS, self.tags),
             ("deployments", DEPLOYMENT_COLUMNS, self.deployments),
+            ("column_edges", COLUMN_EDGE_COLUMNS, self.column_edges),
         ]
 
     def add_properties(

@@ -1,5 +1,9 @@
 """The faust-streaming worker: Kafka topics in, ClickHouse rows out, queries served over HTTP.
 
+Two agents share one store thread: ``graph`` reads our own Avro events, ``openlineage`` reads
+OpenLineage JSON. The web server answers read-only SQL at ``/sql`` and takes OpenLineage events
+at ``POST /api/v1/lineage``, forwarding them to the OpenLineage topic.
+
 Built by :func:`build_app` from explicit settings and an open store; nothing here is a module
 global, so tests and the CLI can build as many apps as they need.
 """
@@ -9,16 +13,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import faust
+from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 
 from collector.catalog import load_catalog
 from collector.config import Settings
+from collector.registry import SchemaRegistryClient
 from processors.errors import ProcessorError, QueryError
-from processors.graph_agent import GraphProcessor, Record, Rejected
+from processors.graph_agent import (
+    GraphProcessor,
+    Record,
+    Rejected,
+    avro_mapper,
+    openlineage_mapper,
+)
+from processors.mapping import Origin
+from processors.openlineage import (
+    OpenLineageError,
+    load_event,
+    map_openlineage,
+    message_key,
+)
 from processors.query_runner import run_on_store
 from processors.sinks.clickhouse import ClickHouseSink
 from processors.store import migrate, open_store
@@ -39,6 +59,35 @@ def dlq_headers(bad: Rejected) -> list[tuple[str, bytes]]:
         ("lineage.exception.class", type(bad.error).__name__.encode()),
         ("lineage.exception.message", error.encode("utf-8", "replace")),
     ]
+
+
+def records_of(events: Iterable[Any]) -> list[Record]:
+    """The records of a batch of faust events, as the processors take them."""
+    return [
+        Record(
+            e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value
+        )
+        for e in events
+    ]
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it proves longer than ``limit`` bytes.
+
+    aiohttp has already undone any ``Content-Encoding: gzip``, so the limit holds for the
+    JSON itself and a small compressed body cannot unpack into a huge one here.
+    """
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    stream = cast(aiohttp_web.Request, request).content
+    chunks, size = [], 0
+    while chunk := await stream.read(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
@@ -65,12 +114,11 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     # One thread owns all store calls: chDB is in-process and blocking, and a single
     # writer keeps inserts in the order batches were read.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-    events_topic = app.topic(
-        settings.topic_events,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
+    events_topic, inferences_topic, openlineage_topic = (
+        app.topic(
+            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+        for name in (settings.topic_events, settings.topic_inferences, settings.topic_openlineage)
     )
 
     async def dead_letter(bad: Rejected) -> None:
@@ -78,24 +126,35 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
             settings.topic_dlq, bad.record.key, bad.record.value, None, None, dlq_headers(bad)
         )
 
-    processor = GraphProcessor(load_catalog(), ClickHouseSink(store), executor, dead_letter)
+    sink = ClickHouseSink(store)
+    registry = (
+        SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+    )
+    catalog = load_catalog()
+    processor = GraphProcessor(avro_mapper(catalog, registry), sink, executor, dead_letter)
+    inference_processor = GraphProcessor(
+        avro_mapper(catalog, registry), sink, executor, dead_letter
+    )
+    ol_processor = GraphProcessor(openlineage_mapper, sink, executor, dead_letter)
 
     @app.agent(events_topic, name="graph")
     async def graph(stream: Any) -> None:
         # take_events acknowledges the batch only when this loop body comes back for the
         # next one, i.e. after process() stored it: offsets are committed after the write.
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            records = [
-                Record(
-                    e.message.topic,
-                    e.message.partition,
-                    e.message.offset,
-                    e.message.key,
-                    e.message.value,
-                )
-                for e in events
-            ]
-            await processor.process(records)
+            await processor.process(records_of(events))
+
+    @app.agent(inferences_topic, name="inferences")
+    async def inferences(stream: Any) -> None:
+        # Same batching and acknowledgement as the graph agent above.
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            await inference_processor.process(records_of(events))
+
+    @app.agent(openlineage_topic, name="openlineage")
+    async def openlineage(stream: Any) -> None:
+        # Same batching and acknowledgement as the graph agent above.
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            await ol_processor.process(records_of(events))
 
     class SqlView(View):
         """POST {"sql": ..., "parameters": {...}} -> {"columns": [...], "rows": [...]}."""
@@ -115,8 +174,44 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
                 return self.error(400, str(exc))
             return self.json(table.to_json())
 
+    class LineageView(View):
+        """OpenLineage's HTTP API: ``POST /api/v1/lineage`` with one event as JSON -> 201.
+
+        The event is validated exactly as the worker will map it, then written to the
+        OpenLineage topic; 201 means Kafka has it. 400 says what is wrong with the event,
+        413 that the body is over ``LINEAGE_INGEST_MAX_BYTES``, 503 that Kafka refused it.
+        """
+
+        async def post(self, request: Request) -> Response:
+            limit = settings.ingest_max_bytes
+            body = await read_body(request, limit)
+            if body is None:
+                return self.error(
+                    413, f"request body is over {limit} bytes, the limit (LINEAGE_INGEST_MAX_BYTES)"
+                )
+            try:
+                event = load_event(body)
+                [raw] = map_openlineage(event, Origin("http", 0, 0)).events_raw
+            except OpenLineageError as exc:
+                return self.error(400, str(exc))
+            # The key openlineage-python's Kafka transport would give the event (its job's, or
+            # its root job's, namespace/name): events posted here and events written to Kafka
+            # directly about one job, or one parent run and its children, share a partition
+            # and so stay in order.
+            key = message_key(event).encode()
+            try:
+                await app.producer.send_and_wait(
+                    settings.topic_openlineage, key, body, None, None, None
+                )
+            except Exception as exc:
+                log.warning("OpenLineage event not handed to Kafka: %s", exc)
+                return self.error(503, f"Kafka did not take the event, try again: {exc}")
+            return self.json({"event_id": raw[0]}, status=201)
+
     app.page("/sql")(SqlView)
+    app.page("/api/v1/lineage")(LineageView)
     app.lineage_processor = processor  # type: ignore[attr-defined]
+    app.openlineage_processor = ol_processor  # type: ignore[attr-defined]
     return app
 
 
@@ -145,7 +240,13 @@ def run_worker(settings: Settings) -> None:
         )
         app = build_app(settings, store, bootstrap)
         worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
-        log.info("worker consuming %s from %s", settings.topic_events, bootstrap)
+        log.info(
+            "worker consuming %s, %s and %s from %s",
+            settings.topic_events,
+            settings.topic_inferences,
+            settings.topic_openlineage,
+            bootstrap,
+        )
         worker.execute_from_commandline()
     finally:
         store.close()

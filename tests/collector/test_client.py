@@ -51,7 +51,7 @@ def client() -> Iterator[LineageClient]:
         (TransformationRun("etl/x", kind="MAGIC"), "field 'kind' is 'MAGIC'"),
         (
             TransformationRun("etl/x", inputs=["raw"]),  # type: ignore[list-item]
-            "inputs[0] must be a DatasetRef",
+            r"inputs\[0\] must be a DatasetRef",
         ),
         (Tag("widget:x", "pii"), "unknown kind 'widget'"),
     ],

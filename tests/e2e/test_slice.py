@@ -108,7 +108,7 @@ def test_training_run_lands_as_exact_rows(settings: Settings, worker: WorkerProc
     assert json.loads(payload)["datasets"][1] == {
         "dataset": "warehouse/customers",
         "version": "v12-test",
-        "split": "test",
+        "role": "test",
     }
 
     # The question the slice exists for, asked as a user would, while the worker holds chDB.

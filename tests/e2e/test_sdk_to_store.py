@@ -1,0 +1,196 @@
+"""Every event kind from the SDK through real Kafka into the store; subjects never in clear."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from collector import DatasetRef, InputRef, LineageClient
+from collector.config import Settings
+from tests.conftest import WorkerProcess
+
+T0 = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
+KEY = "test-subject-key-0123456789abcdef0123456789"
+PEOPLE = ["alice@example.com", "bob@example.com", "carol-4411"]
+
+
+def emit_pipeline(client: LineageClient) -> None:
+    raw = DatasetRef("crm/accounts-raw", "v1")
+    clean = DatasetRef("crm/accounts", "v1")
+    client.emit_source_extraction(
+        "crm/export", raw, source_system="salesforce", uri="sf://accounts", record_count=3
+    )
+    client.emit_subject_links("source:crm/export", PEOPLE)
+    with client.step(
+        "etl/mask_emails", kind="CLEAN", inputs=[raw], masking=True, parameters={"hash": "sha256"}
+    ) as step:
+        step.add_output(clean)
+    client.emit_dataset_version(
+        "crm/accounts", "v1", content_hash="sha256:aa", row_count=3, splits={"train": 2, "test": 1}
+    )
+    client.emit_training_run(
+        "churn",
+        "1.0",
+        [DatasetRef("crm/accounts", "v1", "train")],
+        run_id="11111111-2222-4333-8444-555555555555",
+    )
+    client.emit_deployment(
+        "prod/churn-api", environment="prod", model="churn", model_version="1.0", valid_from=T0
+    )
+    client.emit_tag("dataset:crm/accounts-raw@v1", "pii", reason="emails in clear")
+    with client.inference_logger() as logger:
+        for i, person in enumerate(PEOPLE * 100):
+            logger.log(
+                f"pred-{i}",
+                model="churn",
+                model_version="1.0",
+                output="stay",
+                subject_id=person,
+                inputs=[InputRef("feature_row", f"row-{i % 3}")],
+            )
+
+
+@pytest.fixture
+def sdk_settings(settings: Settings) -> Settings:
+    return settings.replace(subject_key=KEY)
+
+
+def test_every_kind_lands_and_no_subject_in_clear(sdk_settings: Settings) -> None:
+    worker = WorkerProcess(sdk_settings).start()
+    try:
+        with LineageClient.from_settings(sdk_settings, namespace="crm") as client:
+            emit_pipeline(client)
+            pseudonyms = sorted(client.pseudonym(p) for p in PEOPLE)
+        worker.wait_for("SELECT inference_id FROM inferences", 300)
+        worker.wait_for("SELECT node_id FROM tags", 1)
+        edges = worker.query(
+            "SELECT src, relation, role, dst FROM edges FINAL "
+            "WHERE relation != 'job' ORDER BY src, dst"
+        ).rows
+        run = next(r[3] for r in edges if r[0] == "dataset:crm/accounts-raw@v1")
+        assert edges == sorted(
+            [
+                ["source:crm/export", "extracted", "", "dataset:crm/accounts-raw@v1"],
+                ["dataset:crm/accounts-raw@v1", "input", "", run],
+                [run, "output", "", "dataset:crm/accounts@v1"],
+                [
+                    "dataset:crm/accounts@v1",
+                    "input",
+                    "train",
+                    "run:11111111-2222-4333-8444-555555555555",
+                ],
+                ["run:11111111-2222-4333-8444-555555555555", "output", "", "model:churn@1.0"],
+                ["model:churn@1.0", "deployed", "", "deployment:prod/churn-api"],
+            ]
+        )
+        facts = dict(
+            worker.query(
+                "SELECT key, value FROM properties FINAL WHERE node_id = {n:String}", {"n": run}
+            ).rows
+        )
+        assert (facts["status"], facts["masking"], facts["param.hash"]) == (
+            "COMPLETED",
+            "true",
+            "sha256",
+        )
+        links = worker.query("SELECT subject, node_id FROM subject_links ORDER BY subject").rows
+        assert links == [[p, "source:crm/export"] for p in pseudonyms]
+        per_subject = worker.query(
+            "SELECT subject, count() FROM inferences GROUP BY subject ORDER BY subject"
+        ).rows
+        assert per_subject == [[p, 100] for p in pseudonyms]
+        store_text = " ".join(
+            str(v)
+            for table in (
+                "events_raw",
+                "nodes",
+                "properties",
+                "edges",
+                "subject_links",
+                "inferences",
+            )
+            for row in worker.query(f"SELECT * FROM {table}").rows
+            for v in row
+        )
+    finally:
+        assert worker.stop() == 0, worker.log()
+    kafka_bytes = b"".join(all_records(sdk_settings))
+    for person in PEOPLE:
+        assert person not in store_text
+        assert person.encode() not in kafka_bytes
+        assert person not in worker.log()
+    assert pseudonyms[0].encode() in kafka_bytes  # the scan did see the subjects' records
+
+
+def all_records(settings: Settings) -> list[bytes]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "scan",
+            "enable.auto.commit": False,
+        }
+    )
+    out = []
+    try:
+        for topic in (settings.topic_events, settings.topic_inferences, settings.topic_dlq):
+            for p in range(settings.topic_partitions):
+                tp = TopicPartition(topic, p)
+                low, high = consumer.get_watermark_offsets(tp, timeout=10)
+                if high <= low:
+                    continue
+                consumer.assign([TopicPartition(topic, p, low)])
+                while True:
+                    msg = consumer.poll(5)
+                    assert msg is not None and msg.error() is None
+                    out.append((msg.key() or b"") + (msg.value() or b""))
+                    if msg.offset() >= high - 1:
+                        break
+    finally:
+        consumer.close()
+    return out
+
+
+def test_decorated_step_records_its_failure(sdk_settings: Settings, worker: WorkerProcess) -> None:
+    client = LineageClient.from_settings(sdk_settings)
+
+    @client.step(
+        "etl/normalise",
+        kind="CLEAN",
+        inputs=[DatasetRef("raw/x", "v1")],
+        parameters={"lowercase": True},
+    )
+    def normalise() -> None:
+        raise RuntimeError("column 'email' missing")
+
+    with pytest.raises(RuntimeError, match="column 'email' missing"):
+        normalise()
+    client.close()
+    rows = worker.wait_for(
+        "SELECT node_id FROM properties FINAL WHERE key = 'status' AND value = 'FAILED'", 1
+    )
+    run = rows.rows[0][0]
+    facts = dict(
+        worker.query(
+            "SELECT key, value FROM properties FINAL WHERE node_id = {n:String}", {"n": run}
+        ).rows
+    )
+    assert facts["error_message"] == "RuntimeError: column 'email' missing"
+    assert facts["param.lowercase"] == "True" and facts["kind"] == "CLEAN"
+    started = worker.query(
+        "SELECT count() FROM events_raw WHERE subject = {n:String}", {"n": run}
+    ).rows
+    assert started == [[2]]  # STARTED, then FAILED
+
+
+def test_pseudonyms_are_stable_across_processes(sdk_settings: Settings) -> None:
+    code = (
+        "from collector import LineageClient; "
+        f"print(LineageClient('127.0.0.1:9', subject_key={KEY!r}).pseudonym('alice'))"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert first.stdout == second.stdout and len(first.stdout.strip()) == 64
