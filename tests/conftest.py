@@ -14,9 +14,11 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from collector.config import Settings
 from processors.errors import ProcessorError
@@ -42,6 +44,20 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(f"cannot start the test Kafka broker: {exc}", pytrace=False)
     yield bootstrap
     kafka.down()
+
+
+@pytest.fixture(scope="session")
+def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real Confluent-compatible schema registry (Apicurio) for the session."""
+    from processors.local_registry import LocalRegistry
+
+    registry = LocalRegistry(tmp_path_factory.mktemp("registry"), Settings().cache_dir)
+    try:
+        url = registry.up(progress=lambda line: print(line, file=sys.stderr))
+    except ProcessorError as exc:
+        pytest.fail(f"cannot start the test schema registry: {exc}", pytrace=False)
+    yield url
+    registry.down()
 
 
 def free_port() -> int:
@@ -87,6 +103,53 @@ def run_cli(
         timeout=timeout,
         cwd=REPO,
     )
+
+
+@dataclass(frozen=True)
+class Read:
+    """One record read back from a topic."""
+
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    headers: dict[str, bytes]
+
+
+def read_topic(settings: Settings, topic: str) -> list[Read]:
+    """Every record currently in ``topic``, partition by partition, in offset order."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "scan",
+            "enable.auto.commit": False,
+        }
+    )
+    out = []
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        for p in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, p, low)])
+            while True:
+                msg = consumer.poll(10)
+                assert msg is not None and msg.error() is None, msg and msg.error()
+                out.append(
+                    Read(
+                        p,
+                        msg.offset(),
+                        msg.key() or b"",
+                        msg.value() or b"",
+                        dict(msg.headers() or []),
+                    )
+                )
+                if msg.offset() >= high - 1:
+                    break
+    finally:
+        consumer.close()
+    return out
 
 
 class WorkerProcess:

@@ -7,11 +7,10 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from collector import DatasetRef, InputRef, LineageClient
 from collector.config import Settings
-from tests.conftest import WorkerProcess
+from tests.conftest import WorkerProcess, read_topic
 
 T0 = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 KEY = "test-subject-key-0123456789abcdef0123456789"
@@ -118,40 +117,20 @@ def test_every_kind_lands_and_no_subject_in_clear(sdk_settings: Settings) -> Non
         )
     finally:
         assert worker.stop() == 0, worker.log()
-    kafka_bytes = b"".join(all_records(sdk_settings))
+    kafka_bytes = b"".join(
+        r.key + r.value + b"".join(r.headers.values())
+        for topic in (
+            sdk_settings.topic_events,
+            sdk_settings.topic_inferences,
+            sdk_settings.topic_dlq,
+        )
+        for r in read_topic(sdk_settings, topic)
+    )
     for person in PEOPLE:
         assert person not in store_text
         assert person.encode() not in kafka_bytes
         assert person not in worker.log()
     assert pseudonyms[0].encode() in kafka_bytes  # the scan did see the subjects' records
-
-
-def all_records(settings: Settings) -> list[bytes]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": "scan",
-            "enable.auto.commit": False,
-        }
-    )
-    out = []
-    try:
-        for topic in (settings.topic_events, settings.topic_inferences, settings.topic_dlq):
-            for p in range(settings.topic_partitions):
-                tp = TopicPartition(topic, p)
-                low, high = consumer.get_watermark_offsets(tp, timeout=10)
-                if high <= low:
-                    continue
-                consumer.assign([TopicPartition(topic, p, low)])
-                while True:
-                    msg = consumer.poll(5)
-                    assert msg is not None and msg.error() is None
-                    out.append((msg.key() or b"") + (msg.value() or b""))
-                    if msg.offset() >= high - 1:
-                        break
-    finally:
-        consumer.close()
-    return out
 
 
 def test_decorated_step_records_its_failure(sdk_settings: Settings, worker: WorkerProcess) -> None:
