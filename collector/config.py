@@ -306,7 +306,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "spool_max_bytes",
         "LINEAGE_SPOOL_MAX_BYTES",
-        "Largest size of the spool on disk; past it, emit calls raise. Default 1 GiB.",
+        "Largest size of one producer's spool on disk; past it, emit calls raise. Default 1 GiB.",
         _positive_int,
     ),
     SettingSpec(

@@ -31,3 +31,7 @@ class DeliveryError(LineageError):
 
 class RegistryError(LineageError):
     """The schema registry refused a request or could not be reached."""
+
+
+class SpoolFullError(DeliveryError):
+    """Kafka is unreachable and the disk spool has reached LINEAGE_SPOOL_MAX_BYTES."""

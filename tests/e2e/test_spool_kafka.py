@@ -7,6 +7,8 @@ alone); it keeps its ports across restarts, so producers find it again at the sa
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 import uuid
@@ -15,14 +17,17 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from collector.config import Settings
+from collector.errors import SpoolFullError
 from collector.producer import EventProducer
 from processors.errors import ProcessorError
 from processors.local_kafka import LocalKafka
 
 pytestmark = pytest.mark.kafka
+KEY = b"model:intent-classifier@3.4.2"
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +105,7 @@ def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(
         try:
             while not stop.is_set():
                 for value in numbered(b"e", 200, len(sent)):
-                    producer.send(topic, b"model:intent-classifier@3.4.2", value)
+                    producer.send(topic, KEY, value)
                     sent.append(value)
                 time.sleep(0.01)
         except BaseException as exc:
@@ -179,3 +184,53 @@ def test_events_from_before_kafka_exists_arrive_once_it_does(
     assert [v for v in received if v.startswith(b"a-")] == first_values
     assert [v for v in received if v.startswith(b"b-")] == second_values
     assert len(received) == len(first_values) + len(second_values)
+
+
+def test_a_flood_while_the_broker_is_paused_goes_to_disk_and_arrives(
+    own_kafka: LocalKafka, tmp_path: Path
+) -> None:
+    bootstrap = start(own_kafka)
+    topic = new_topic(bootstrap)
+    pid = own_kafka.status().pid
+    assert pid is not None
+    # A small queue fills within a second of the pause, as a big one would under a real flood.
+    producer = EventProducer(
+        bootstrap, {"queue.buffering.max.messages": 20_000}, spool_dir=tmp_path / "spool"
+    )
+    values = numbered(b"f", 120_000)
+    for value in values[:10_000]:
+        producer.send(topic, KEY, value)
+    os.kill(pid, signal.SIGSTOP)  # connections stay open; nothing answers
+    try:
+        slowest = 0.0
+        for i, value in enumerate(values[10_000:]):
+            before = time.perf_counter()
+            producer.send(topic, KEY, value)
+            slowest = max(slowest, time.perf_counter() - before)
+            if i % 100 == 0:
+                time.sleep(0.004)  # ~25,000 events/s: the flood outlasts the stall detection
+        assert producer.spooled > 50_000
+        assert slowest < 2.0  # a send waits for a stalled Kafka a second at most
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    assert producer.flush(60) == 0
+    assert (producer.failed, producer.replayed) == (0, producer.spooled)
+    producer.close()
+    assert consume_all(bootstrap, topic, len(values)) == values
+
+
+def test_a_full_spool_refuses_events_with_what_to_do(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    # Nothing listens on port 9: every event after the first few goes to the spool.
+    producer = EventProducer("127.0.0.1:9", spool_dir=spool_dir, spool_max_bytes=64 << 10)
+    deadline = time.monotonic() + 10
+    with pytest.raises(SpoolFullError) as refused:
+        while time.monotonic() < deadline:
+            producer.send("lineage.events", KEY, b"x" * 1000)
+            time.sleep(0.0005)
+    message = str(refused.value)
+    assert str(spool_dir) in message and "LINEAGE_SPOOL_MAX_BYTES" in message
+    assert 50 < producer.spooled < 70
+    producer.close(timeout=1.0)  # what was accepted stays on disk: no error
+    assert producer.failed == 0
