@@ -1,9 +1,10 @@
-"""Bad events are refused at the emit call, naming the field; nothing reaches Kafka for them."""
+"""Bad events are refused at the emit call, naming the field."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -16,22 +17,29 @@ from collector import (
     TrainingRun,
     TransformationRun,
 )
+from collector.config import Settings
 from collector.errors import ConfigError
 
 KEY = "k" * 40
 
 
 @pytest.fixture
-def client() -> Iterator[LineageClient]:
-    # Nothing listens on port 9: these tests never get as far as the network.
-    c = LineageClient(
-        "127.0.0.1:9",
-        subject_key=KEY,
-        max_event_bytes=10_000,
-        producer_config={"message.timeout.ms": 1000},
-    )
-    yield c
-    c.producer._producer.purge()  # drop whatever was queued for the closed port
+def make_client(settings: Settings) -> Iterator[Callable[..., LineageClient]]:
+    """Clients on the session's real Kafka, closed when the test ends."""
+    made: list[LineageClient] = []
+
+    def make(**changes: Any) -> LineageClient:
+        made.append(LineageClient.from_settings(settings.replace(**changes)))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., LineageClient]) -> LineageClient:
+    return make_client(subject_key=KEY, max_event_bytes=10_000)
 
 
 @pytest.mark.parametrize(
@@ -96,17 +104,21 @@ def test_event_id_and_time_are_checked(client: LineageClient) -> None:
     assert client.emit(run, event_time=datetime(2026, 1, 1, tzinfo=UTC))
 
 
-def test_subject_key_is_required_and_long_enough() -> None:
-    short = LineageClient("127.0.0.1:9", subject_key="short")
+def test_subject_key_is_required_and_long_enough(
+    make_client: Callable[..., LineageClient],
+) -> None:
+    short = make_client(subject_key="short")
     with pytest.raises(ConfigError, match="LINEAGE_SUBJECT_KEY is too short"):
         short.emit_subject_links("dataset:d@v1", ["alice"])
-    missing = LineageClient("127.0.0.1:9")
+    missing = make_client(subject_key="")
     with pytest.raises(ConfigError, match="LINEAGE_SUBJECT_KEY is not set"):
         missing.pseudonym("alice")
 
 
-def test_pseudonyms_are_stable_and_keyed(client: LineageClient) -> None:
-    other = LineageClient("127.0.0.1:9", subject_key="z" * 40)
+def test_pseudonyms_are_stable_and_keyed(
+    client: LineageClient, make_client: Callable[..., LineageClient]
+) -> None:
+    other = make_client(subject_key="z" * 40)
     assert client.pseudonym("alice") == client.pseudonym("alice")
     assert client.pseudonym("alice") != client.pseudonym("bob")
     assert client.pseudonym("alice") != other.pseudonym("alice")
