@@ -37,10 +37,11 @@ from collector.producer import EventProducer
 from collector.registry import SchemaRegistryClient
 from collector.steps import StepSpec
 from collector.subjects import Pseudonymizer
-from collector.wire import encode, encode_body, frame_confluent
+from collector.wire import SINGLE_OBJECT_MAGIC, encode, encode_body, frame_confluent
 
 # Subject links are sent in batches of this many pseudonyms per event, far below any size limit.
 SUBJECT_BATCH = 5000
+PSEUDONYM_CACHE = 100_000
 
 
 class LineageClient:
@@ -74,6 +75,7 @@ class LineageClient:
         self.max_event_bytes = max_event_bytes
         self._subject_key = subject_key
         self._pseudonymizer: Pseudonymizer | None = None
+        self._pseudonyms: dict[str, str] = {}
         self._registry: SchemaRegistryClient | None = None
         self._schema_ids: dict[str, int] = {}
         if registry_url:
@@ -121,7 +123,14 @@ class LineageClient:
 
     def pseudonym(self, subject_id: str) -> str:
         """The pseudonym events carry for ``subject_id``."""
-        return self.pseudonymizer.pseudonym(subject_id)
+        cached = self._pseudonyms.get(subject_id)
+        if cached is None:
+            # The same people come back again and again in prediction logs; HMAC is the
+            # dearest step of logging one, so remember recent answers (bounded).
+            if len(self._pseudonyms) >= PSEUDONYM_CACHE:
+                self._pseudonyms.clear()
+            cached = self._pseudonyms[subject_id] = self.pseudonymizer.pseudonym(subject_id)
+        return cached
 
     # --- encoding -----------------------------------------------------------------------
 
@@ -154,6 +163,19 @@ class LineageClient:
             raise InvalidEventError(_explain_mismatch(schema, record)) from None
         if len(value) > self.max_event_bytes:
             raise InvalidEventError(_explain_size(schema, record, len(value), self.max_event_bytes))
+        return value
+
+    def frame(self, schema: EventSchema, body: bytes) -> bytes:
+        """Put an already encoded Avro body in the configured framing, enforcing the size limit."""
+        if self._registry is not None:
+            value = frame_confluent(self._schema_ids[schema.name], body)
+        else:
+            value = SINGLE_OBJECT_MAGIC + schema.fingerprint + body
+        if len(value) > self.max_event_bytes:
+            raise InvalidEventError(
+                f"{schema.short_name} is {len(value)} bytes encoded, over the limit of "
+                f"{self.max_event_bytes} (LINEAGE_MAX_EVENT_BYTES)"
+            )
         return value
 
     def send(self, topic_kind: str, key: str, value: bytes) -> None:

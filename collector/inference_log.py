@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from collector import ids
 from collector.errors import InvalidEventError, LineageError, NodeIdError
 from collector.events import InputRef
+from collector.inference_codec import Item, encode_batch_body
 
 if TYPE_CHECKING:
     from collector.client import LineageClient
@@ -28,22 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 BATCH_SCHEMA = "lineage.events.InferenceBatch"
 
-# (inference_id, key, model, version, deployment, inputs, output, subject, millis)
-_Queued = tuple[
-    str, str, str | None, str | None, str | None, list[dict[str, Any]], str | None, str | None, int
-]
-
-
-def _uuids(count: int) -> list[str]:
-    """``count`` random (version 4) UUID strings, from one urandom call: uuid4() is slow."""
-    raw = bytearray(os.urandom(16 * count))
-    out = []
-    for i in range(0, 16 * count, 16):
-        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40
-        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80
-        h = raw[i : i + 16].hex()
-        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return out
+# (key, model, version, deployment, item): the item is what the batch encoder takes.
+_Queued = tuple[str, str | None, str | None, str | None, Item]
 
 
 class InferenceLogger:
@@ -108,9 +95,9 @@ class InferenceLogger:
         key = self._key(model, model_version, deployment)
         subject = self.client.pseudonym(subject_id) if subject_id is not None else None
         millis = int((event_time.timestamp() if event_time else time.time()) * 1000)
-        refs = [i.record() for i in inputs]
+        refs = [i.record() for i in inputs] if inputs else ()
         self._queue.append(
-            (inference_id, key, model, model_version, deployment, refs, output, subject, millis)
+            (key, model, model_version, deployment, (inference_id, millis, refs, output, subject))
         )
         self.logged += 1
         if len(self._queue) >= self.batch_size:
@@ -136,44 +123,52 @@ class InferenceLogger:
 
     def _send(self, taken: list[_Queued]) -> None:
         groups: dict[str, list[_Queued]] = {}
-        for item in taken:
-            groups.setdefault(item[1], []).append(item)
-        client = self.client
-        producer_name, namespace = client.producer_name, client.namespace
-        for key, items in groups.items():
+        for one in taken:
+            groups.setdefault(one[0], []).append(one)
+        for key, group in groups.items():
+            model, version, deployment = group[0][1], group[0][2], group[0][3]
+            items = [q[4] for q in group]
             for start in range(0, len(items), self.batch_size):
-                chunk = items[start : start + self.batch_size]
-                event_ids = _uuids(len(chunk) + 1)
-                inferences = [
-                    {
-                        "event_id": eid,
-                        "event_time": it[8],
-                        "producer": producer_name,
-                        "namespace": namespace,
-                        "inference_id": it[0],
-                        "model": it[2],
-                        "model_version": it[3],
-                        "deployment": it[4],
-                        "inputs": it[5],
-                        "output": it[6],
-                        "subject": it[7],
-                    }
-                    for eid, it in zip(event_ids, chunk, strict=False)
-                ]
-                record = {
-                    "event_id": event_ids[-1],
-                    "event_time": chunk[-1][8],
-                    "producer": producer_name,
-                    "namespace": namespace,
-                    "inferences": inferences,
-                }
-                try:
-                    value = client.encode(self._schema, record)
-                    client.send("inferences", key, value)
-                    self.batches += 1
-                except LineageError as exc:
-                    self.dropped += len(chunk)
-                    log.error("%d predictions of %s not logged: %s", len(chunk), key, exc)
+                self._send_chunk(
+                    key, model, version, deployment, items[start : start + self.batch_size]
+                )
+
+    def _send_chunk(
+        self,
+        key: str,
+        model: str | None,
+        version: str | None,
+        deployment: str | None,
+        items: list[Item],
+    ) -> None:
+        client = self.client
+        body = encode_batch_body(
+            str(uuid.uuid4()),
+            items[-1][1],
+            client.producer_name,
+            client.namespace,
+            model,
+            version,
+            deployment,
+            items,
+        )
+        try:
+            value = client.frame(self._schema, body)
+        except InvalidEventError as exc:
+            if len(items) > 1:  # big inputs lists: halve the batch until it fits
+                half = len(items) // 2
+                self._send_chunk(key, model, version, deployment, items[:half])
+                self._send_chunk(key, model, version, deployment, items[half:])
+                return
+            self.dropped += 1
+            log.error("prediction %s of %s not logged: %s", items[0][0], key, exc)
+            return
+        try:
+            client.send("inferences", key, value)
+            self.batches += 1
+        except LineageError as exc:
+            self.dropped += len(items)
+            log.error("%d predictions of %s not logged: %s", len(items), key, exc)
 
     def flush(self, timeout: float = 30.0) -> int:
         """Send everything queued and wait for Kafka; returns events waiting in the spool."""

@@ -71,25 +71,22 @@ def bench_sdk(settings: Settings, events: int, say: Callable[[str], None] = prin
     sample = [_sample_inference(i) for i in range(2000)]
     records = [
         {
-            "event_id": str(uuid.uuid4()),
-            "event_time": 1_700_000_000_000,
-            "producer": "b",
-            "namespace": "bench",
             "inference_id": s["inference_id"],
-            "model": "intent",
-            "model_version": "3.4.2",
-            "deployment": None,
+            "event_time": 1_700_000_000_000 + i,
             "inputs": [],
             "output": s["output"],
             "subject": client.pseudonym(s["subject_id"]),
         }
-        for s in sample
+        for i, s in enumerate(sample)
     ]
     batch = {
         "event_id": str(uuid.uuid4()),
         "event_time": 1_700_000_000_000,
         "producer": "b",
         "namespace": "bench",
+        "model": "intent",
+        "model_version": "3.4.2",
+        "deployment": None,
         "inferences": records,
     }
     rounds = max(1, events // len(records))

@@ -201,8 +201,30 @@ def map_inference(record: dict[str, Any], origin: Origin) -> RowBatch:
 
 
 def map_inference_batch(record: dict[str, Any], origin: Origin) -> RowBatch:
+    model = (
+        ids.model_id(record["model"], record["model_version"])
+        if record["model"] and record["model_version"]
+        else ""
+    )
+    deployment = ids.deployment_id(record["deployment"]) if record["deployment"] else ""
+    if not model and not deployment:
+        raise ValueError("neither a model version nor a deployment")
+    eid = record["event_id"]  # each prediction's own key is its inference_id
     batch = RowBatch(events=len(record["inferences"]))
-    batch.inferences.extend(_inference_row(inf) for inf in record["inferences"])
+    batch.inferences.extend(
+        (
+            item["inference_id"],
+            model,
+            deployment,
+            item["event_time"],
+            item["subject"] or "",
+            [f"{i['kind']}:{i['ref']}" for i in item["inputs"]],
+            sorted({i["dataset"] for i in item["inputs"] if i["dataset"]}),
+            item["output"] or "",
+            eid,
+        )
+        for item in record["inferences"]
+    )
     return batch
 
 

@@ -166,13 +166,6 @@ def test_inference_and_batch() -> None:
         )
     ]
     assert b.events_raw == [] and len(b) == 1
-    one = {
-        "event_id": "e2",
-        "event_time": T,
-        "producer": "p",
-        "namespace": "ns",
-        **Inference("p-2", deployment="prod/api").fields(),
-    }
     batch = map_event(
         "lineage.events.InferenceBatch",
         {
@@ -180,7 +173,13 @@ def test_inference_and_batch() -> None:
             "event_time": T,
             "producer": "p",
             "namespace": "ns",
-            "inferences": [one, {**one, "inference_id": "p-3", "event_id": "e3"}],
+            "model": None,
+            "model_version": None,
+            "deployment": "prod/api",
+            "inferences": [
+                {"inference_id": i, "event_time": T, "inputs": [], "output": None, "subject": None}
+                for i in ("p-2", "p-3")
+            ],
         },
         ORIGIN,
     )
