@@ -173,3 +173,30 @@ def test_pseudonyms_are_stable_across_processes(sdk_settings: Settings) -> None:
     first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert first.stdout == second.stdout and len(first.stdout.strip()) == 64
+
+
+def test_unknown_fingerprint_goes_to_the_dlq_and_neighbours_land(
+    sdk_settings: Settings, worker: WorkerProcess
+) -> None:
+    from confluent_kafka import Producer
+
+    raw = Producer({"bootstrap.servers": sdk_settings.kafka_bootstrap})
+    key = b"model:churn@9.9"  # one key: the poison record sits between two good ones
+    client = LineageClient.from_settings(sdk_settings)
+    first = client.emit_training_run("churn", "9.9", [DatasetRef("a", "v1")])
+    client.flush()
+    raw.produce(sdk_settings.topic_events, b"\xc3\x01" + b"\xee" * 8 + b"\x02\x04", key)
+    raw.flush(10)
+    second = client.emit_training_run("churn", "9.9", [DatasetRef("b", "v1")])
+    client.close()
+    stored = worker.wait_for("SELECT event_id FROM events_raw ORDER BY offset", 2)
+    assert stored.rows == [[first], [second]]
+    [dead] = read_topic(sdk_settings, sdk_settings.topic_dlq)
+    assert dead.key == key
+    assert dead.value == b"\xc3\x01" + b"\xee" * 8 + b"\x02\x04"
+    assert dead.headers["lineage.stage"] == b"decode"
+    assert dead.headers["lineage.exception.class"] == b"DecodeError"
+    assert dead.headers["lineage.original.topic"] == sdk_settings.topic_events.encode()
+    assert dead.headers["lineage.exception.message"].startswith(
+        b"unknown schema fingerprint eeeeeeeeeeeeeeee"
+    )
