@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
@@ -153,5 +154,169 @@ def bench_sdk(settings: Settings, events: int, say: Callable[[str], None] = prin
     result.add("SDK / fastavro ceiling", f"{sdk_rate / (rounds * len(records) / encode_s):.2f}")
     result.add("SDK / raw producer ceiling", f"{sdk_rate / (rounds * len(records) / raw_s):.2f}")
     result.add("spooled, dropped", f"{client.producer.spooled}, {logger.dropped}")
+    client.close()
+    return result
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _graph_payloads(client: LineageClient, events: int) -> list[tuple[bytes, bytes, int]]:
+    from collector import DatasetRef, TrainingRun
+
+    schema = client.catalog.by_name("lineage.events.TrainingRun")
+    out = []
+    for i in range(events):
+        run = TrainingRun(f"model-{i % 500}", f"1.{i}", [DatasetRef(f"ds-{i % 997}", "v1")])
+        record = {**client.envelope(None, None), **run.fields()}
+        out.append((run.key().encode(), client.encode(schema, record), 1))
+    return out
+
+
+def _inference_payloads(client: LineageClient, events: int) -> list[tuple[bytes, bytes, int]]:
+    from collector.inference_codec import encode_batch_body
+
+    schema = client.catalog.by_name("lineage.events.InferenceBatch")
+    out, made, per = [], 0, 2000
+    while made < events:
+        n = min(per, events - made)
+        model = f"model-{(made // per) % 8}"
+        items = [
+            (
+                f"p{made + j}",
+                1_700_000_000_000 + made + j,
+                (),
+                "billing",
+                client.pseudonym(f"c{(made + j) % 50_000}"),
+            )
+            for j in range(n)
+        ]
+        body = encode_batch_body(
+            str(uuid.uuid4()), items[-1][1], "bench", "bench", model, "1.0", None, items
+        )
+        out.append((f"model:{model}@1.0".encode(), client.frame(schema, body), n))
+        made += n
+    return out
+
+
+def bench_ingest(
+    settings: Settings, events: int, kind: str, say: Callable[[str], None] = print
+) -> BenchResult:
+    """Events through real Kafka and a real worker into the store, until lag is zero."""
+    import subprocess
+    import sys
+
+    from confluent_kafka import Consumer
+
+    from collector.wire import Decoder
+    from processors.local_worker import answers
+    from processors.query_runner import EndpointRunner
+
+    tag = uuid.uuid4().hex[:8]
+    bench_dir = (settings.state_dir / "bench" / tag).resolve()
+    run = settings.replace(
+        topic_events=f"bench.{tag}.events",
+        topic_inferences=f"bench.{tag}.inferences",
+        topic_openlineage=f"bench.{tag}.openlineage",
+        topic_dlq=f"bench.{tag}.dlq",
+        consumer_group=f"bench-{tag}",
+        state_dir=bench_dir,
+        clickhouse_url="",
+        worker_port=_free_port(),
+        subject_key=settings.subject_key or "bench-key-" + "0" * 32,
+    )
+    bootstrap = settings.resolve_bootstrap()
+    ensure_topics(run, bootstrap)
+    client = LineageClient.from_settings(run.replace(kafka_bootstrap=bootstrap), namespace="bench")
+    say(f"encoding {events:,} {kind} events")
+    payloads = (_inference_payloads if kind == "inferences" else _graph_payloads)(client, events)
+    topic = run.topic_inferences if kind == "inferences" else run.topic_events
+    table = "inferences" if kind == "inferences" else "events_raw"
+    result = BenchResult(f"Ingest of {events:,} {kind} events ({len(payloads):,} Kafka records)")
+
+    # Ceiling 1: fastavro decoding the very records the worker will read.
+    decoder = Decoder(client.catalog)
+    start = time.perf_counter()
+    for _, value, _n in payloads:
+        decoder.decode(value)
+    decode_rate = events / (time.perf_counter() - start)
+    result.add("fastavro decode ceiling", f"{decode_rate:,.0f} events/s")
+
+    say(f"producing {len(payloads):,} records to {topic}")
+    raw = Producer({**DEFAULT_CONFIG, "bootstrap.servers": bootstrap})
+    for key, value, _n in payloads:
+        while True:
+            try:
+                raw.produce(topic, value, key)
+                break
+            except BufferError:
+                raw.poll(0.01)
+    raw.flush(120)
+
+    # Ceiling 2: a plain consumer reading the same bytes back from Kafka.
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-raw-{tag}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    seen, start = 0, 0.0
+    while seen < len(payloads):
+        asked = time.perf_counter()
+        batch = consumer.consume(1000, timeout=5)
+        if batch and not start:
+            start = asked  # from the first fetch that returned data: joining is not reading
+        seen += sum(1 for m in batch if m.error() is None)
+    consume_s = time.perf_counter() - start
+    consumer.close()
+    consume_rate = events / consume_s
+    result.add("raw Kafka consume ceiling", f"{consume_rate:,.0f} events/s")
+
+    say("starting a worker on the backlog")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LINEAGE_")}
+    env.update(run.replace(kafka_bootstrap=bootstrap, log_level="WARNING").to_env())
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    with open(bench_dir / "worker.log", "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "processors.cli", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{run.worker_port}/sql"
+    try:
+        while not answers(url):
+            if worker.poll() is not None:
+                raise RuntimeError(f"the bench worker exited; see {bench_dir / 'worker.log'}")
+            time.sleep(0.2)
+        query = EndpointRunner(url)
+        count, first_at, first_count, last_report = 0, 0.0, 0, 0.0
+        while count < events:
+            count = int(query.run(f"SELECT count() FROM {table}").rows[0][0])
+            now = time.perf_counter()
+            if count and not first_at:
+                first_at, first_count = now, count
+            if now - last_report > 2:
+                say(f"  {count:,} / {events:,} stored")
+                last_report = now
+            time.sleep(0.05)
+        ingest_s = time.perf_counter() - first_at
+        rss = int(Path(f"/proc/{worker.pid}/status").read_text().split("VmRSS:")[1].split()[0])
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    rate = (events - first_count) / ingest_s if ingest_s > 0 else float("nan")
+    result.add("end to end (Kafka -> worker -> ClickHouse)", f"{rate:,.0f} events/s")
+    result.add("end to end / raw consume", f"{rate / consume_rate:.2f}")
+    result.add("end to end / fastavro decode", f"{rate / decode_rate:.2f}")
+    result.add("worker resident memory", f"{rss / 1024:.0f} MB")
     client.close()
     return result

@@ -144,6 +144,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.what == "sdk":
         result = bench.bench_sdk(settings, args.events, say=_say)
+    else:
+        result = bench.bench_ingest(settings, args.events, args.kind, say=_say)
     _say("")
     _say(result.render())
     return EXIT_OK
@@ -204,9 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         cmd_bench,
         "Measure throughput against the ceilings of the parts underneath, in one run. "
-        "`sdk`: inference logging into Kafka vs fastavro encoding and the raw producer.",
+        "`sdk`: inference logging into Kafka vs fastavro encoding and the raw producer. "
+        "`ingest`: events through Kafka and a worker into the store until lag is zero, vs "
+        "raw Kafka consumption and fastavro decoding of the same records.",
     )
-    bench.add_argument("what", choices=["sdk"], help="what to measure")
+    bench.add_argument("what", choices=["sdk", "ingest"], help="what to measure")
+    bench.add_argument(
+        "--kind",
+        choices=["inferences", "graph"],
+        default="inferences",
+        help="ingest: which events (default inferences)",
+    )
     bench.add_argument("--events", type=int, default=1_000_000, help="events to send")
     add("settings", cmd_settings, "List every setting and its environment variable.")
     return parser

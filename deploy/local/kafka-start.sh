@@ -15,11 +15,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-
-die() {
-    echo "kafka-start.sh: error: $*" >&2
-    exit 1
-}
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 
 [[ $# -eq 4 ]] || die "usage: kafka-start.sh LIBS_DIR STATE_DIR PORT CONTROLLER_PORT"
 libs_dir=$1
@@ -27,12 +24,10 @@ state_arg=$2
 port=$3
 controller_port=$4
 
-for p in "$port" "$controller_port"; do
-    [[ $p =~ ^[0-9]+$ ]] && ((p > 0 && p < 65536)) || die "'$p' is not a TCP port"
-done
+check_port "$port"
+check_port "$controller_port"
 [[ $port != "$controller_port" ]] || die "PORT and CONTROLLER_PORT must differ"
-command -v java >/dev/null \
-    || die "java is not on PATH; install Java 17 or newer, e.g. apt-get install openjdk-17-jre-headless"
+require_java
 compgen -G "$libs_dir/kafka_2.13-*.jar" >/dev/null \
     || die "$libs_dir holds no Kafka jars; run provision.sh first"
 [[ -f $here/server.properties.in && -f $here/log4j2.yaml ]] \
@@ -48,47 +43,13 @@ data_dir="$state_dir/data"
 log_file="$state_dir/kafka.log"
 pid_file="$state_dir/kafka.pid"
 log4j="$here/log4j2.yaml"
+jvm_marker="kafka.Kafka $config"
 
-is_our_broker() {
-    local -a args
-    { mapfile -d '' -t args <"/proc/$1/cmdline"; } 2>/dev/null || return 1
-    # A zombie has an empty command line and so does not count: it is gone already. So does
-    # a process in the middle of exec, for a moment.
-    ((${#args[@]} > 0)) || return 1
-    # The program must be java itself: while setsid is about to exec the JVM, its own command
-    # line also ends in "kafka.Kafka <config>".
-    [[ ${args[0]##*/} == java && " ${args[*]} " == *" kafka.Kafka $config "* ]]
-}
-
-# Gone, or a zombie: until this script exits, a JVM that died at once is its unreaped child.
-has_exited() {
-    local stat
-    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
-    [[ ${stat##*) } == Z* ]]
-}
-
-if [[ -f $pid_file ]]; then
-    old_pid=$(<"$pid_file")
-    if [[ $old_pid =~ ^[0-9]+$ ]] && is_our_broker "$old_pid"; then
-        die "a broker of $state_dir is already running (pid $old_pid); stop it with kafka-stop.sh"
-    fi
-    # Left over from a crash or a reboot: the pid is dead or belongs to someone else now.
-    rm -f "$pid_file"
-fi
-
-# Rendered at every start, so the ports follow the arguments. Quoted replacements keep '&'
-# and backslashes in paths literal.
-template=$(<"$here/server.properties.in")
-rendered=${template//@PORT@/"$port"}
-rendered=${rendered//@CONTROLLER_PORT@/"$controller_port"}
-rendered=${rendered//@DATA_DIR@/"$data_dir"}
-printf '%s\n' "$rendered" >"$config.tmp"
-mv "$config.tmp" "$config"
-
-# Keep the previous run's log for post-mortems; the current one starts empty so that its
-# tail is about this run only.
-[[ -f $log_file ]] && mv -f "$log_file" "$log_file.1"
-: >"$log_file"
+refuse_if_running "$pid_file" "a broker of $state_dir" kafka-stop.sh
+# Rendered at every start, so the ports follow the arguments.
+render_template "$here/server.properties.in" "$config" \
+    PORT="$port" CONTROLLER_PORT="$controller_port" DATA_DIR="$data_dir"
+fresh_log "$log_file"
 
 classpath="$libs_dir/*"
 if [[ ! -f $data_dir/meta.properties ]]; then
@@ -114,27 +75,6 @@ if [[ ! -f $data_dir/meta.properties ]]; then
 fi
 
 # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS holds several JVM options on purpose.
-# setsid: the broker must outlive the command that started it and must not receive the
-# terminal's Ctrl-C. Without job control this shell's children are not group leaders, so
-# setsid execs in place and $! is the JVM's own pid.
-setsid java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -Djava.awt.headless=true \
-    -cp "$classpath" -Dlog4j2.configurationFile="$log4j" \
-    kafka.Kafka "$config" >>"$log_file" 2>&1 </dev/null &
-pid=$!
-# $! exists as soon as the fork does, a moment before the exec of java; whoever reads the pid
-# file identifies the broker by its command line, so wait until that is the JVM's.
-deadline=$((SECONDS + 10))
-until is_our_broker "$pid"; do
-    if has_exited "$pid"; then
-        tail -n 15 "$log_file" >&2 || true
-        die "the broker exited at once (output above); full log: $log_file"
-    fi
-    if ((SECONDS >= deadline)); then
-        kill -KILL "$pid" 2>/dev/null || true
-        die "process $pid did not turn into the Kafka JVM within 10 s; see $log_file"
-    fi
-    sleep 0.05
-done
-echo "$pid" >"$pid_file.tmp"
-mv "$pid_file.tmp" "$pid_file"
-echo "$pid"
+start_detached "$log_file" "$pid_file" "the broker" "the Kafka JVM" \
+    java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -Djava.awt.headless=true \
+    -cp "$classpath" -Dlog4j2.configurationFile="$log4j" kafka.Kafka "$config"

@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 from collector.config import Settings
 from processors.errors import LocalStackError
 from processors.local_kafka import DEFAULT_DEPLOY_DIR, LocalKafka
+from tests.processors.local_helpers import jvm_pids, path_with_only
 
 MakeKafka = Callable[..., LocalKafka]
 
@@ -26,17 +27,7 @@ MakeKafka = Callable[..., LocalKafka]
 def broker_pids(state_dir: Path) -> list[int]:
     """Every live ``kafka.Kafka`` JVM whose command line names this state folder."""
     needle = str(state_dir.resolve())
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if "kafka.Kafka" in args and any(needle in arg for arg in args):
-            found.append(int(entry.name))
-    return found
+    return jvm_pids(lambda args: "kafka.Kafka" in args and any(needle in arg for arg in args))
 
 
 @pytest.fixture(scope="session")
@@ -156,9 +147,7 @@ def test_a_broker_that_exits_at_start_shows_the_cause(
 def test_missing_java_is_named_with_how_to_install_it(
     make_kafka: MakeKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    empty = tmp_path / "empty-path"
-    empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
+    path_with_only(tmp_path / "empty-path", monkeypatch)
     kafka = make_kafka()
     with pytest.raises(LocalStackError) as caught:
         kafka.up(progress=lambda _: None)
@@ -170,15 +159,10 @@ def test_missing_java_is_named_with_how_to_install_it(
 def test_missing_maven_is_named_when_the_jars_must_be_fetched(
     make_kafka: MakeKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    java = shutil.which("java")
-    assert java is not None, "these tests need java on PATH"
-    only_java = tmp_path / "only-java"
-    only_java.mkdir()
-    (only_java / "java").symlink_to(java)
+    path_with_only(tmp_path / "only-java", monkeypatch, "java")
     # An interrupted download: jars but no completion marker. It must not count as done.
     cache = tmp_path / "cache"
     (cache / "kafka-4.4.0" / "libs").mkdir(parents=True)
-    monkeypatch.setenv("PATH", str(only_java))
     kafka = make_kafka(cache_dir=cache)
     for call in (kafka.provision, kafka.up):
         with pytest.raises(LocalStackError) as caught:
@@ -196,9 +180,7 @@ def test_provisioning_happens_once_and_then_needs_no_maven(
     assert any(jar.name.startswith("kafka_2.13-") for jar in libs.glob("*.jar"))
     assert (libs.parent / "pom.xml").read_text() == (DEFAULT_DEPLOY_DIR / "pom.xml").read_text()
     # Once provisioned, the cache answers without Maven or any other tool on PATH.
-    empty = tmp_path / "empty-path"
-    empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
+    path_with_only(tmp_path / "empty-path", monkeypatch)
     assert kafka.provision(progress=messages.append) == libs
     assert messages == []
 

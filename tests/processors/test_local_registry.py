@@ -24,6 +24,7 @@ import pytest
 from collector.config import Settings
 from processors.errors import LocalStackError
 from processors.local_registry import DEFAULT_DEPLOY_DIR, LocalRegistry
+from tests.processors.local_helpers import jvm_pids, path_with_only
 
 MakeRegistry = Callable[..., LocalRegistry]
 
@@ -68,17 +69,7 @@ def register(base: str, subject: str, schema: dict[str, Any] | str) -> tuple[int
 def registry_pids(state_dir: Path) -> list[int]:
     """Every live JVM started with this state folder's registry configuration."""
     needle = f"-Dquarkus.config.locations={state_dir.resolve() / 'registry.properties'}"
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if needle in args:
-            found.append(int(entry.name))
-    return found
+    return jvm_pids(lambda args: needle in args)
 
 
 @pytest.fixture(scope="module")
@@ -266,9 +257,7 @@ def test_a_registry_that_exits_at_start_shows_the_cause(
 def test_missing_java_is_named_with_how_to_install_it(
     make_registry: MakeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    empty = tmp_path / "empty-path"
-    empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
+    path_with_only(tmp_path / "empty-path", monkeypatch)
     registry = make_registry()
     with pytest.raises(LocalStackError) as caught:
         registry.up(progress=lambda _: None)
@@ -280,18 +269,13 @@ def test_missing_java_is_named_with_how_to_install_it(
 def test_missing_maven_is_named_when_the_server_must_be_fetched(
     make_registry: MakeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    java = shutil.which("java")
-    assert java is not None, "these tests need java on PATH"
-    only_java = tmp_path / "only-java"
-    only_java.mkdir()
-    (only_java / "java").symlink_to(java)
+    path_with_only(tmp_path / "only-java", monkeypatch, "java")
     # An interrupted download: files but no completion marker. It must not count as done.
     pom = (DEFAULT_DEPLOY_DIR / "pom.xml").read_text()
     version = re.search(r"<apicurio.version>([^<]+)</apicurio.version>", pom)
     assert version is not None
     cache = tmp_path / "cache"
     (cache / f"apicurio-registry-{version[1]}" / "app" / "lib").mkdir(parents=True)
-    monkeypatch.setenv("PATH", str(only_java))
     registry = make_registry(cache_dir=cache)
     for step in (registry.provision, registry.up):
         with pytest.raises(LocalStackError) as caught:
@@ -308,9 +292,7 @@ def test_provisioning_happens_once_and_then_needs_no_maven(
     app = registry.provision(progress=messages.append)
     assert list(app.glob("apicurio-registry-app-*-runner.jar"))
     assert (app.parent / "pom.xml").read_text() == (DEFAULT_DEPLOY_DIR / "pom.xml").read_text()
-    empty = tmp_path / "empty-path"
-    empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
+    path_with_only(tmp_path / "empty-path", monkeypatch)
     assert registry.provision(progress=messages.append) == app
     assert messages == []
 

@@ -16,20 +16,16 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-
-die() {
-    echo "registry-start.sh: error: $*" >&2
-    exit 1
-}
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 
 [[ $# -eq 3 ]] || die "usage: registry-start.sh APP_DIR STATE_DIR PORT"
 app_arg=$1
 state_arg=$2
 port=$3
 
-[[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || die "'$port' is not a TCP port"
-command -v java >/dev/null \
-    || die "java is not on PATH; install Java 17 or newer, e.g. apt-get install openjdk-17-jre-headless"
+check_port "$port"
+require_java
 [[ -d $app_arg ]] || die "$app_arg does not exist; run provision.sh first"
 app_dir=$(cd "$app_arg" && pwd -P)
 runners=("$app_dir"/apicurio-registry-app-*-runner.jar)
@@ -48,73 +44,18 @@ config="$state_dir/registry.properties"
 data_dir="$state_dir/data"
 log_file="$state_dir/registry.log"
 pid_file="$state_dir/registry.pid"
+jvm_marker="-Dquarkus.config.locations=$config"
 
-is_our_registry() {
-    local -a args
-    { mapfile -d '' -t args <"/proc/$1/cmdline"; } 2>/dev/null || return 1
-    # A zombie has an empty command line and so does not count: it is gone already. So does
-    # a process in the middle of exec, for a moment.
-    ((${#args[@]} > 0)) || return 1
-    # The program must be java itself: while setsid is about to exec the JVM, its own command
-    # line also holds the configuration option.
-    [[ ${args[0]##*/} == java && " ${args[*]} " == *" -Dquarkus.config.locations=$config "* ]]
-}
-
-# Gone, or a zombie: until this script exits, a JVM that died at once is its unreaped child.
-has_exited() {
-    local stat
-    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
-    [[ ${stat##*) } == Z* ]]
-}
-
-if [[ -f $pid_file ]]; then
-    old_pid=$(<"$pid_file")
-    if [[ $old_pid =~ ^[0-9]+$ ]] && is_our_registry "$old_pid"; then
-        die "a registry of $state_dir is already running (pid $old_pid); stop it with registry-stop.sh"
-    fi
-    # Left over from a crash or a reboot: the pid is dead or belongs to someone else now.
-    rm -f "$pid_file"
-fi
-
-# Rendered at every start, so the port follows the argument. Quoted replacements keep '&'
-# and backslashes in paths literal.
-template=$(<"$here/registry.properties.in")
-rendered=${template//@PORT@/"$port"}
-rendered=${rendered//@DATA_DIR@/"$data_dir"}
-printf '%s\n' "$rendered" >"$config.tmp"
-mv "$config.tmp" "$config"
+refuse_if_running "$pid_file" "a registry of $state_dir" registry-stop.sh
+# Rendered at every start, so the port follows the argument.
+render_template "$here/registry.properties.in" "$config" PORT="$port" DATA_DIR="$data_dir"
 mkdir -p "$data_dir"
-
-# Keep the previous run's log for post-mortems; the current one starts empty so that its
-# tail is about this run only.
-[[ -f $log_file ]] && mv -f "$log_file" "$log_file.1"
-: >"$log_file"
+fresh_log "$log_file"
 
 # The server reads ./config/application.properties and ./.env of its working folder; the
 # state folder holds neither, so nothing of the caller's folder leaks into its configuration.
 cd "$state_dir"
 # shellcheck disable=SC2086  # REGISTRY_JAVA_OPTS holds several JVM options on purpose.
-# setsid: the registry must outlive the command that started it and must not receive the
-# terminal's Ctrl-C. Without job control this shell's children are not group leaders, so
-# setsid execs in place and $! is the JVM's own pid.
-setsid java ${REGISTRY_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1} \
-    -Djava.awt.headless=true -Dquarkus.config.locations="$config" \
-    -jar "$runner" >>"$log_file" 2>&1 </dev/null &
-pid=$!
-# $! exists as soon as the fork does, a moment before the exec of java; whoever reads the pid
-# file identifies the registry by its command line, so wait until that is the JVM's.
-deadline=$((SECONDS + 10))
-until is_our_registry "$pid"; do
-    if has_exited "$pid"; then
-        tail -n 15 "$log_file" >&2 || true
-        die "the registry exited at once (output above); full log: $log_file"
-    fi
-    if ((SECONDS >= deadline)); then
-        kill -KILL "$pid" 2>/dev/null || true
-        die "process $pid did not turn into the registry's JVM within 10 s; see $log_file"
-    fi
-    sleep 0.05
-done
-echo "$pid" >"$pid_file.tmp"
-mv "$pid_file.tmp" "$pid_file"
-echo "$pid"
+start_detached "$log_file" "$pid_file" "the registry" "the registry's JVM" \
+    java ${REGISTRY_JAVA_OPTS:--Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1} \
+    -Djava.awt.headless=true -Dquarkus.config.locations="$config" -jar "$runner"
