@@ -17,7 +17,7 @@ from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from collector.catalog import EventSchema, SchemaCatalog
+from collector.catalog import EventSchema, SchemaCatalog, plain_timestamps
 from collector.errors import DecodeError, RegistryError, SchemaError
 from collector.registry import SchemaRegistryClient, UnknownSchemaIdError
 
@@ -59,11 +59,20 @@ class Decoder:
     """
 
     def __init__(
-        self, catalog: SchemaCatalog, registry: SchemaRegistryClient | None = None
+        self,
+        catalog: SchemaCatalog,
+        registry: SchemaRegistryClient | None = None,
+        *,
+        millis: bool = False,
     ) -> None:
+        """``millis``: timestamps come back as epoch milliseconds instead of datetimes."""
         self.catalog = catalog
         self.registry = registry
+        self.millis = millis
         self._by_id: dict[int, tuple[Any, EventSchema]] = {}
+
+    def _form(self, schema: EventSchema) -> Any:
+        return schema.parsed_millis if self.millis else schema.parsed
 
     def decode(self, data: bytes) -> tuple[EventSchema, dict[str, Any]]:
         if data[:2] == SINGLE_OBJECT_MAGIC and len(data) >= SINGLE_OBJECT_HEADER:
@@ -74,13 +83,13 @@ class Decoder:
                     f"unknown schema fingerprint {fp.hex()}: not among the shipped or "
                     "released schemas (a producer on a newer release? upgrade the worker)"
                 )
-            writer = known.writer.parsed
-            reader = known.reader.parsed if known.resolves else None
+            writer = self._form(known.writer)
+            reader = self._form(known.reader) if known.resolves else None
             return known.reader, _read(data, SINGLE_OBJECT_HEADER, writer, reader, known.reader)
         if data[:1] == b"\x00" and len(data) >= CONFLUENT_HEADER:
             schema_id = struct.unpack(">I", data[1:CONFLUENT_HEADER])[0]
             writer, current = self._registry_schema(schema_id)
-            return current, _read(data, CONFLUENT_HEADER, writer, current.parsed, current)
+            return current, _read(data, CONFLUENT_HEADER, writer, self._form(current), current)
         raise DecodeError(
             f"not a lineage record: starts with {data[:2].hex() or 'nothing'}, expected c301 "
             "(Avro single-object) or 00 (schema registry framing)"
@@ -109,7 +118,7 @@ class Decoder:
                 f"schema id {schema_id} is {name or 'unnamed'}, not a lineage event"
             ) from None
         try:
-            writer = parse_schema(raw, _write_hint=False)
+            writer = parse_schema(plain_timestamps(raw) if self.millis else raw, _write_hint=False)
         except Exception as exc:  # fastavro raises several unrelated types for bad schemas
             raise DecodeError(f"schema id {schema_id} is not valid Avro: {exc}") from None
         self._by_id[schema_id] = (writer, reader)

@@ -70,7 +70,8 @@ def avro_mapper(
     catalog: SchemaCatalog, registry: SchemaRegistryClient | None = None
 ) -> RecordMapper:
     """Our own events, in either wire format; ``registry`` resolves Confluent-framed ones."""
-    decoder = Decoder(catalog, registry)
+    # Timestamps stay epoch milliseconds all the way into ClickHouse: see plain_timestamps.
+    decoder = Decoder(catalog, registry, millis=True)
 
     def map_record(rec: Record) -> RowBatch:
         schema, event = decoder.decode(rec.value)

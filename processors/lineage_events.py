@@ -18,11 +18,18 @@ Tag                  ``tags`` rows
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from collector import ids
 from processors.mapping import Origin, RowBatch, raw_row
+
+
+def iso_time(value: datetime | int) -> str:
+    """ISO 8601 of a timestamp read either as a datetime or as epoch milliseconds."""
+    if isinstance(value, int):
+        value = datetime.fromtimestamp(value / 1000, UTC)
+    return value.isoformat()
 
 
 def _node(batch: RowBatch, node: str, ns: str, when: datetime, eid: str) -> None:
@@ -55,7 +62,7 @@ def map_source_extraction(record: dict[str, Any], origin: Origin) -> RowBatch:
         output,
         {
             "extracted_records": str(record["record_count"]),
-            "extraction_time": record["extraction_time"].isoformat(),
+            "extraction_time": iso_time(record["extraction_time"]),
         },
         when,
         eid,
@@ -200,6 +207,9 @@ def map_inference(record: dict[str, Any], origin: Origin) -> RowBatch:
     return batch
 
 
+_NO_INPUTS: list[str] = []  # shared, never mutated
+
+
 def map_inference_batch(record: dict[str, Any], origin: Origin) -> RowBatch:
     model = (
         ids.model_id(record["model"], record["model_version"])
@@ -211,20 +221,28 @@ def map_inference_batch(record: dict[str, Any], origin: Origin) -> RowBatch:
         raise ValueError("neither a model version nor a deployment")
     eid = record["event_id"]  # each prediction's own key is its inference_id
     batch = RowBatch(events=len(record["inferences"]))
-    batch.inferences.extend(
-        (
-            item["inference_id"],
-            model,
-            deployment,
-            item["event_time"],
-            item["subject"] or "",
-            [f"{i['kind']}:{i['ref']}" for i in item["inputs"]],
-            sorted({i["dataset"] for i in item["inputs"] if i["dataset"]}),
-            item["output"] or "",
-            eid,
+    rows = batch.inferences
+    # The worker's hottest loop: most predictions have no inputs, so skip building lists.
+    for item in record["inferences"]:
+        inputs = item["inputs"]
+        if inputs:
+            refs = [f"{i['kind']}:{i['ref']}" for i in inputs]
+            datasets = sorted({i["dataset"] for i in inputs if i["dataset"]})
+        else:
+            refs = datasets = _NO_INPUTS
+        rows.append(
+            (
+                item["inference_id"],
+                model,
+                deployment,
+                item["event_time"],
+                item["subject"] or "",
+                refs,
+                datasets,
+                item["output"] or "",
+                eid,
+            )
         )
-        for item in record["inferences"]
-    )
     return batch
 
 

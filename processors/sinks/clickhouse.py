@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from processors.errors import StoreError
 from processors.mapping import RowBatch
 from processors.store.connect import Store
+
+TIME_COLUMNS = frozenset({"event_time", "window_start", "window_end", "valid_from", "valid_until"})
+
+
+def as_millis(values: Sequence[Any]) -> list[Any]:
+    """Epoch milliseconds for DateTime64(3) columns, whether mappers gave ints or datetimes.
+
+    The client looks at the first value to pick its conversion, so a column must not mix.
+    """
+    return [
+        v if v is None or isinstance(v, int) else int(v.timestamp() * 1000 + 0.5) for v in values
+    ]
 
 
 class ClickHouseSink:
@@ -29,11 +44,17 @@ class ClickHouseSink:
         for table, columns, rows in ordered:
             if not rows:
                 continue
+            # Column by column: the client sends columns anyway, and zip does the turn in C.
+            data = [
+                as_millis(col) if name in TIME_COLUMNS else list(col)
+                for name, col in zip(columns, zip(*rows, strict=True), strict=True)
+            ]
             try:
                 self.store.client.insert(
                     table,
-                    rows,
+                    data,
                     column_names=list(columns),
+                    column_oriented=True,
                     settings={"insert_deduplication_token": f"{dedup_token}/{table}"},
                 )
             except ClickHouseError as exc:
