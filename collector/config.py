@@ -85,7 +85,7 @@ class Settings:
     consumer_group: str = "lineage-processors"
     worker_host: str = "127.0.0.1"
     worker_port: int = 6066
-    batch_size: int = 5000
+    batch_size: int = 200_000
     batch_seconds: float = 0.5
     producer_name: str = field(default_factory=lambda: f"lineage-sdk@{socket.gethostname()}")
     kafka_start_timeout: float = 90.0
@@ -256,7 +256,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "batch_size",
         "LINEAGE_BATCH_SIZE",
-        "Most events the worker writes to ClickHouse in one batch. Default 5000.",
+        "Most events the worker writes to ClickHouse in one batch (each prediction counts "
+        "as one). Default 200000: each insert has a fixed cost, so fewer, larger ones keep "
+        "up with more.",
         _positive_int,
     ),
     SettingSpec(

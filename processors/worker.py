@@ -47,6 +47,9 @@ from processors.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
+# Predictions per InferenceBatch record as the SDK's inference logger sends them (at most).
+INFERENCE_BATCH = 2000
+
 
 def dlq_headers(bad: Rejected) -> list[tuple[str, bytes]]:
     """Headers that let someone find and replay a dead letter: where it came from and why."""
@@ -146,8 +149,10 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
 
     @app.agent(inferences_topic, name="inferences")
     async def inferences(stream: Any) -> None:
-        # Same batching and acknowledgement as the graph agent above.
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+        # Same acknowledgement as the graph agent above. Each record here carries up to
+        # INFERENCE_BATCH predictions, so take fewer records: batch_size counts events.
+        records = max(1, settings.batch_size // INFERENCE_BATCH)
+        async for events in stream.take_events(records, within=settings.batch_seconds):
             await inference_processor.process(records_of(events))
 
     @app.agent(openlineage_topic, name="openlineage")
