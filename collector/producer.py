@@ -17,12 +17,10 @@ by librdkafka's own idempotent retries. While spooling, ``send`` appends to the 
 Events librdkafka already held then are either still delivered or, failing, written to a
 segment reserved at the switch, which replays before everything spooled afterwards.
 
-Replay. The background thread waits until librdkafka has settled every event it held,
-probes Kafka with a metadata request (retried with backoff from 0.25 s to 2 s), then produces
-the spool in order, pipelined, acknowledging records in the spool as their deliveries come
-back. A failed replay rewinds to the first unacknowledged record (records acknowledged after
-it are skipped, not resent). When the last spooled record has been produced, ``send`` goes
-back to producing directly: librdkafka keeps each partition in order, so new events queue
+Replay (:mod:`collector.replay`, also for the cost of spooling and for spool folders shared
+by several processes). Once librdkafka has settled what it held and Kafka answers again, the
+background thread sends the spool back in order, acknowledging records in it as their
+deliveries come back; then ``send`` goes back to producing directly, and new events queue
 behind the replayed ones.
 
 Guarantees. Every event ``send`` accepted is delivered, written to the spool, or counted in
@@ -34,30 +32,21 @@ exceptions, both about events the broker may have written without confirming it:
 that timed out, and one still in flight when a flush or close ran out of time and moved it to
 disk; both are spooled and sent again. A restart after a crash resends what was acknowledged
 after the last checkpoint. Duplicates carry the same ``event_id``; consumers drop them.
-
-Cost. The normal path is one ``produce`` call. While the spool holds events, each one is
-written to disk by ``send`` and read back by the replay, all in Python: a few microseconds
-each way, so a spool drains only while new events come in well below the normal-path rate.
-
-Several processes may share one spool folder: each takes a slot of its own, and events left
-in the slot of a process that ended are replayed by the next producer that starts (checked
-every 30 s).
 """
 
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from collector.errors import DeliveryError
+from collector.replay import POLL_S, PROBE_TIMEOUT_S, REFUSED, SpoolReplay, describe
 from collector.spool import Position, Spool
 
 log = logging.getLogger(__name__)
@@ -77,49 +66,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "reconnect.backoff.max.ms": 1_000,
 }
 
-# Errors that sending again cannot fix: such events are counted as failed, never spooled.
-_REFUSED = frozenset(
-    {
-        KafkaError.MSG_SIZE_TOO_LARGE,
-        KafkaError.INVALID_MSG,
-        KafkaError.INVALID_MSG_SIZE,
-        KafkaError.INVALID_RECORD,
-        KafkaError.RECORD_LIST_TOO_LARGE,
-        KafkaError.TOPIC_EXCEPTION,
-        KafkaError.TOPIC_AUTHORIZATION_FAILED,
-        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-        KafkaError.POLICY_VIOLATION,
-        KafkaError.INVALID_REQUIRED_ACKS,
-        KafkaError._INVALID_ARG,
-    }
-)
-
-_REPLAY_WINDOW = 50_000  # replayed records librdkafka may hold at once
-_PROBE_TIMEOUT_S = 2.0
-_BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.25, 2.0
-_POLL_S = 0.1
-_HOUSEKEEPING_S = 1.0  # checkpoint and fsync
-_ADOPT_EVERY_S = 30.0
 _SPILL_WAIT_S = 5.0
 _STALL_S = 1.0  # no delivery for this long, and a full queue goes to the spool
 EXIT_TIMEOUT_S = 10.0  # what close() gets when the interpreter exits with the producer open
-
-# States of a replayed record; from _DELIVERED on, it is settled and can be acknowledged.
-_PENDING, _FAILED, _DELIVERED, _DROPPED = 0, 1, 2, 3
-
-
-class _Replay:
-    """One replayed record on its way to Kafka."""
-
-    __slots__ = ("end", "state")
-
-    def __init__(self, end: Position, state: int = _PENDING) -> None:
-        self.end = end
-        self.state = state
-
-
-def _describe(err: KafkaError, topic: str | None) -> str:
-    return f"{err.name()}: {err.str()} (topic {topic})"
 
 
 class EventProducer:
@@ -161,6 +110,7 @@ class EventProducer:
         self._lost = 0  # losses since the last flush
         self._spooled_now = 0  # events spooled since spooling last began, for the logs
         self._spool: Spool | None = None
+        self._replay: SpoolReplay | None = None
         if spool_dir is not None:
             try:
                 self._spool = Spool.claim(spool_dir, spool_max_bytes)
@@ -171,23 +121,14 @@ class EventProducer:
                     spool_dir,
                     exc,
                 )
-        self._adopted: list[Spool] = []
-        # Replay state: touched by the background thread only, except the flags noted.
+            else:
+                self._replay = SpoolReplay(self, self._spool)
+        # Switching state the replay reads; it runs in the background thread.
         self._reserved: int | None = None  # set under _lock by whoever starts spooling
-        self._source: Spool | None = None
-        self._rpos = Position(0, 0)
-        self._inflight: deque[_Replay] = deque()
-        self._replaying = 0
-        self._skip: dict[Position, int] = {}
-        self._rewind = False
         self._probe_needed = True  # also set by threads that start spooling
-        self._probe_at = 0.0
-        self._backoff = _BACKOFF_MIN_S
         self._hold = False  # set by flush/close while they move memory to disk
         self._progress_at = 0.0  # when a delivery last succeeded
         self._fatal: KafkaError | None = None
-        self._next_housekeeping = 0.0
-        self._next_adopt = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lineage-producer", daemon=True)
         self._thread.start()
@@ -325,8 +266,8 @@ class EventProducer:
             self.delivered += 1
             return
         spool = self._spool
-        if spool is None or err.code() in _REFUSED:
-            self._lose(1, _describe(err, msg.topic()))
+        if spool is None or err.code() in REFUSED:
+            self._lose(1, describe(err, msg.topic()))
             return
         with self._lock:
             self._start_spooling(f"a delivery failed: {err.name()}")
@@ -339,32 +280,17 @@ class EventProducer:
                     force=True,  # already accepted: it must not be lost to the size limit
                 )
             except OSError as exc:
-                problem: str | None = f"spool write failed: {exc}; {_describe(err, msg.topic())}"
+                problem: str | None = f"spool write failed: {exc}; {describe(err, msg.topic())}"
             else:
                 problem = None
                 self._count_spooled(1)
         if problem is not None:
             self._lose(1, problem)
 
-    def _on_replayed(self, entry: _Replay, err: KafkaError | None, msg: Message) -> None:
-        # Called once per replayed record: counters are added up in _advance_acks instead.
-        self._replaying -= 1
-        if err is None:
-            entry.state = _DELIVERED
-        elif err.code() in _REFUSED:
-            entry.state = _DROPPED  # dropped from the spool: sending again cannot help
-            self._lose(1, _describe(err, msg.topic()))
-        else:
-            entry.state = _FAILED
-            self._rewind = True
-            if self._source is self._spool:
-                with self._lock:
-                    self._start_spooling(f"a replayed event failed: {err.name()}")
-
     # -- the background thread -------------------------------------------------------------
 
     def _run(self) -> None:
-        wait = _POLL_S
+        wait = POLL_S
         delivered = 0
         while not self._stop.is_set():
             try:
@@ -377,171 +303,31 @@ class EventProducer:
                 # Nothing may take the host application down, this thread included.
                 log.exception("Unexpected error in the lineage producer thread; carrying on")
                 self._stop.wait(0.5)
-                wait = _POLL_S
+                wait = POLL_S
             with self._idle:
                 self._idle.notify_all()
 
     def _step(self) -> float:
         if self._fatal is not None:
             self._replace_client()
-        if self._spool is None:
-            return _POLL_S
-        self._advance_acks()
-        wait = self._replay()
-        now = time.monotonic()
-        if now >= self._next_housekeeping:
-            self._housekeeping(now)
-        return wait
+        if self._replay is None:
+            return POLL_S
+        self._replay.advance_acks()
+        return self._replay.step()
 
-    def _replay(self) -> float:
-        """Move the replay on by what can be done now; returns how long to poll next."""
+    def _stop_spooling(self, replayed_to: Position) -> None:
+        """Send events directly again: the replay has produced the spool up to its end."""
         spool = self._spool
         assert spool is not None
-        if self._closed:
-            return _POLL_S
-        if self._source is None:
-            if not self._direct:
-                self._source = spool
-            elif self._adopted:
-                self._source = self._adopted[0]
-            else:
-                return _POLL_S
-            self._rpos = self._source.checkpoint
-        source = self._source
-        if self._rewind:
-            if self._replaying:
-                return _POLL_S
-            self._rewind_to_checkpoint(source)
-        if source is not spool and not self._direct:
-            # Our own events are spooling: finish what is in flight, then turn to them.
-            if not self._inflight:
-                self._source = None
-                self._skip.clear()
-                return 0.0
-            return _POLL_S
-        if source is spool and self._reserved is not None:
-            # Events librdkafka held when spooling began go first: wait until each one is
-            # delivered or, failed, written to the reserved segment.
-            if len(self._producer) > self._replaying:
-                return _POLL_S
-            with self._lock:
-                spool.seal(self._reserved)
-                self._reserved = None
-        if self._hold:
-            return _POLL_S
-        if self._probe_needed:
-            now = time.monotonic()
-            if now < self._probe_at:
-                return _POLL_S
-            if not self._kafka_answers(source):
-                self._probe_at = now + self._backoff
-                self._backoff = min(self._backoff * 2, _BACKOFF_MAX_S)
-                return _POLL_S
-            self._probe_needed = False
-            self._backoff = _BACKOFF_MIN_S
-        self._produce_replays(source)
-        self._finish(source)
-        return _POLL_S
-
-    def _kafka_answers(self, source: Spool) -> bool:
-        head = source.read(self._rpos, max_records=1, max_bytes=0)
-        try:
-            # The head's topic keeps the request small; all topics when there is no head.
-            self._producer.list_topics(head[0].topic if head else None, timeout=_PROBE_TIMEOUT_S)
-        except KafkaException as exc:
-            log.debug("Kafka does not answer yet: %s", exc)
-            return False
-        return True
-
-    def _produce_replays(self, source: Spool) -> None:
-        # The replay's hot loop: names bound locally, counters updated once per batch.
-        produce = self._producer.produce
-        on_replayed = self._on_replayed
-        partial = functools.partial
-        skip = self._skip
-        enqueue = self._inflight.append
-        while self._replaying < _REPLAY_WINDOW:
-            records = source.read(self._rpos, max_records=_REPLAY_WINDOW - self._replaying)
-            if not records:
-                return
-            produced = 0
-            last = None
-            try:
-                for record in records:
-                    end = record.end
-                    entry = _Replay(end)
-                    if skip and end in skip:
-                        entry.state = skip.pop(end)  # settled before a failure made us rewind
-                    else:
-                        try:
-                            produce(
-                                record.topic,
-                                record.value,
-                                record.key,
-                                on_delivery=partial(on_replayed, entry),
-                            )
-                        except KafkaException as exc:
-                            err = exc.args[0] if exc.args else None
-                            if isinstance(err, KafkaError) and err.fatal():
-                                return  # the client is replaced, then this record is retried
-                            entry.state = _DROPPED
-                            self._lose(1, f"{err or exc} (topic {record.topic})")
-                        else:
-                            produced += 1
-                    enqueue(entry)
-                    last = end
-            except BufferError:
-                return  # librdkafka is full; go on once deliveries free room
-            finally:
-                self._replaying += produced
-                if last is not None:
-                    self._rpos = last
-
-    def _finish(self, source: Spool) -> None:
-        spool = self._spool
-        if source is spool:
-            if not self._direct and not self._rewind and spool.caught_up(self._rpos):
-                with self._lock:
-                    # Checked again under the lock: no send can append in between.
-                    if self._reserved is None and spool.caught_up(self._rpos):
-                        self._direct = True
-                        if self._spooled_now:
-                            log.warning(
-                                "Kafka takes events again; the %d spooled meanwhile are sent.",
-                                self._spooled_now,
-                            )
-            if self._direct and not self._inflight:
-                self._source = None
-        elif not self._inflight and not self._rewind and source.caught_up(self._rpos):
-            log.info("Replayed the events left in %s by a producer that stopped", source.path)
-            source.close()
-            self._adopted.remove(source)
-            self._source = None
-
-    def _advance_acks(self) -> None:
-        inflight = self._inflight
-        count = delivered = 0
-        last = None
-        while inflight and inflight[0].state >= _DELIVERED:
-            entry = inflight.popleft()
-            last = entry.end
-            count += 1
-            delivered += entry.state == _DELIVERED
-        if last is not None and self._source is not None:
-            self.delivered += delivered
-            self.replayed += delivered
-            self._source.ack(last, count)
-
-    def _rewind_to_checkpoint(self, source: Spool) -> None:
-        # Records delivered after the failed one are not sent again when the rewind
-        # reaches them; the rest of the in-flight window is.
-        self._skip = {e.end: e.state for e in self._inflight if e.state >= _DELIVERED}
-        self._inflight.clear()
-        self._rpos = source.checkpoint
-        self._rewind = False
-        self._probe_needed = True
-        self._probe_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, _BACKOFF_MAX_S)
+        with self._lock:
+            # Checked again under the lock: no send can append in between.
+            if self._reserved is None and spool.caught_up(replayed_to):
+                self._direct = True
+                if self._spooled_now:
+                    log.warning(
+                        "Kafka takes events again; the %d spooled meanwhile are sent.",
+                        self._spooled_now,
+                    )
 
     def _replace_client(self) -> None:
         """After a fatal error: spool what the old client held, then start a new one."""
@@ -552,50 +338,24 @@ class EventProducer:
         old.purge(in_queue=True, in_flight=True)
         deadline = time.monotonic() + _SPILL_WAIT_S
         while len(old) and time.monotonic() < deadline:
-            old.poll(_POLL_S)
+            old.poll(POLL_S)
         if len(old):
             self._lose(len(old), "the Kafka client failed and did not give back its events")
         new = Producer(self._conf)
         with self._lock:
             self._producer = new
 
-    def _housekeeping(self, now: float) -> None:
-        self._next_housekeeping = now + _HOUSEKEEPING_S
-        spool = self._spool
-        assert spool is not None
-        try:
-            for each in (spool, *self._adopted):
-                each.save_checkpoint()
-            spool.sync()
-        except OSError as exc:
-            log.warning("Could not save the spool's checkpoint in %s: %s", spool.path, exc)
-        if now >= self._next_adopt:
-            self._next_adopt = now + _ADOPT_EVERY_S
-            try:
-                found = Spool.adopt(spool.path.parent)
-            except OSError as exc:
-                log.warning("Could not look for abandoned spool slots: %s", exc)
-                return
-            for each in found:
-                log.info(
-                    "Sending %d events left in %s by a producer that stopped",
-                    each.pending,
-                    each.path,
-                )
-            self._adopted.extend(found)
-
     # -- flushing and closing --------------------------------------------------------------
 
     def _on_disk(self) -> int:
-        if self._spool is None:
-            return 0
-        return sum(each.pending for each in (self._spool, *self._adopted))
+        return 0 if self._replay is None else self._replay.pending()
 
     def _waiting(self) -> int:
         # len() counts queued callbacks too, not only events; the thread serves them quickly.
         in_memory = len(self._producer)
+        replaying = 0 if self._replay is None else self._replay.replaying
         # Replayed records are in memory and on disk at once; count them once.
-        return self._on_disk() + (max(0, in_memory - self._replaying) if in_memory else 0)
+        return self._on_disk() + (max(0, in_memory - replaying) if in_memory else 0)
 
     def _wait_idle(self, deadline: float, *, while_delivering: bool = False) -> int:
         """Wait until nothing waits or ``deadline``; with ``while_delivering``, also stop
@@ -609,7 +369,7 @@ class EventProducer:
                 stalled = time.monotonic() - self._progress_at > _STALL_S
                 if while_delivering and not self._direct and stalled:
                     return waiting
-                self._idle.wait(min(remaining, _POLL_S))
+                self._idle.wait(min(remaining, POLL_S))
 
     def _drain(self, deadline: float) -> bool:
         """Serve delivery reports until librdkafka holds nothing (True) or ``deadline``."""
@@ -618,9 +378,9 @@ class EventProducer:
                 if time.monotonic() >= deadline:
                     return False
                 if self._thread.is_alive():
-                    self._idle.wait(_POLL_S)
+                    self._idle.wait(POLL_S)
                 else:
-                    self._producer.poll(_POLL_S)
+                    self._producer.poll(POLL_S)
             return True
 
     def _spill(self) -> int:
@@ -635,10 +395,18 @@ class EventProducer:
             self._hold = False
         return self._on_disk() if drained else self._waiting()
 
-    def _take_lost(self) -> tuple[int, str | None]:
+    def _raise_for_losses(self, waiting: int, timeout: float) -> None:
+        """Raise for events lost since the last flush, or, without a spool, still waiting."""
         with self._lock:
             lost, self._lost = self._lost, 0
-            return lost, self.last_error
+            last = self.last_error
+        if lost:
+            raise DeliveryError(f"{lost} events were lost; last error: {last}")
+        if waiting and self._spool is None:
+            raise DeliveryError(
+                f"{waiting} events still waiting for Kafka after {timeout:.0f}s; "
+                "is the broker reachable? Check LINEAGE_KAFKA_BOOTSTRAP or `lineage status`."
+            )
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait up to ``timeout`` s for Kafka to acknowledge everything, spool included.
@@ -650,14 +418,7 @@ class EventProducer:
         waiting = self._wait_idle(time.monotonic() + timeout)
         if waiting and self._spool is not None:
             waiting = self._spill()
-        lost, last = self._take_lost()
-        if lost:
-            raise DeliveryError(f"{lost} events were lost; last error: {last}")
-        if waiting and self._spool is None:
-            raise DeliveryError(
-                f"{waiting} events still waiting for Kafka after {timeout:.0f}s; "
-                "is the broker reachable? Check LINEAGE_KAFKA_BOOTSTRAP or `lineage status`."
-            )
+        self._raise_for_losses(waiting, timeout)
         return waiting
 
     def close(self, timeout: float = 30.0) -> None:
@@ -686,17 +447,16 @@ class EventProducer:
             self._producer.purge(in_queue=True, in_flight=True)
             self._drain(time.monotonic() + _SPILL_WAIT_S)
         self._stop.set()
-        self._thread.join(_PROBE_TIMEOUT_S + 5)
-        if self._spool is not None:
+        self._thread.join(PROBE_TIMEOUT_S + 5)
+        if self._spool is not None and self._replay is not None:
             # The thread is gone: serve whatever delivery reports it left, here.
             if not self._drain(time.monotonic() + _SPILL_WAIT_S):
-                stuck = len(self._producer) - self._replaying
+                stuck = len(self._producer) - self._replay.replaying
                 if stuck > 0:
                     self._lose(stuck, "the Kafka client kept them after closing")
-            self._advance_acks()
-            waiting = self._on_disk()
-            for each in (self._spool, *self._adopted):
-                each.close()
+            self._replay.advance_acks()
+            waiting = self._replay.pending()
+            self._replay.close()
             if waiting:
                 log.warning(
                     "%d lineage events wait in the spool folder %s; Kafka could not take them "
@@ -705,14 +465,7 @@ class EventProducer:
                     waiting,
                     self._spool.path.parent,
                 )
-        lost, last = self._take_lost()
-        if lost:
-            raise DeliveryError(f"{lost} events were lost; last error: {last}")
-        if waiting and self._spool is None:
-            raise DeliveryError(
-                f"{waiting} events still waiting for Kafka after {timeout:.0f}s; "
-                "is the broker reachable? Check LINEAGE_KAFKA_BOOTSTRAP or `lineage status`."
-            )
+        self._raise_for_losses(waiting, timeout)
 
     def _close_at_exit(self) -> None:
         try:
