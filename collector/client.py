@@ -37,7 +37,7 @@ from collector.producer import EventProducer
 from collector.registry import SchemaRegistryClient
 from collector.steps import StepSpec
 from collector.subjects import Pseudonymizer
-from collector.wire import SINGLE_OBJECT_MAGIC, encode, encode_body, frame_confluent
+from collector.wire import encode_body, frame_confluent, frame_single_object
 
 # Subject links are sent in batches of this many pseudonyms per event, far below any size limit.
 SUBJECT_BATCH = 5000
@@ -155,22 +155,23 @@ class LineageClient:
     def encode(self, schema: EventSchema, record: dict[str, Any]) -> bytes:
         """Encode a full record in the configured wire format, enforcing the size limit."""
         try:
-            if self._registry is not None:
-                value = frame_confluent(self._schema_ids[schema.name], encode_body(schema, record))
-            else:
-                value = encode(schema, record)
+            body = encode_body(schema, record)
         except SchemaError:
             raise InvalidEventError(_explain_mismatch(schema, record)) from None
-        if len(value) > self.max_event_bytes:
-            raise InvalidEventError(_explain_size(schema, record, len(value), self.max_event_bytes))
-        return value
+        try:
+            return self.frame(schema, body)
+        except InvalidEventError as exc:
+            # Say which field made it big: the record is at hand here.
+            raise InvalidEventError(
+                f"{exc}; {_largest_field(record)}: split the event or trim that field"
+            ) from None
 
     def frame(self, schema: EventSchema, body: bytes) -> bytes:
         """Put an already encoded Avro body in the configured framing, enforcing the size limit."""
         if self._registry is not None:
             value = frame_confluent(self._schema_ids[schema.name], body)
         else:
-            value = SINGLE_OBJECT_MAGIC + schema.fingerprint + body
+            value = frame_single_object(schema, body)
         if len(value) > self.max_event_bytes:
             raise InvalidEventError(
                 f"{schema.short_name} is {len(value)} bytes encoded, over the limit of "
@@ -340,11 +341,7 @@ def _explain_mismatch(schema: EventSchema, record: dict[str, Any]) -> str:
     return f"{schema.short_name}: record does not fit the schema"
 
 
-def _explain_size(schema: EventSchema, record: dict[str, Any], size: int, limit: int) -> str:
+def _largest_field(record: dict[str, Any]) -> str:
     sizes = {k: len(json.dumps(v, default=str)) for k, v in record.items()}
     biggest = max(sizes, key=lambda k: sizes[k])
-    return (
-        f"{schema.short_name} is {size} bytes encoded, over the limit of {limit} "
-        f"(LINEAGE_MAX_EVENT_BYTES); field {biggest!r} is the largest (~{sizes[biggest]} "
-        "bytes): split the event or trim that field"
-    )
+    return f"field {biggest!r} is the largest (~{sizes[biggest]} bytes)"

@@ -37,9 +37,14 @@ def encode_body(schema: EventSchema, record: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+def frame_single_object(schema: EventSchema, body: bytes) -> bytes:
+    """Put the single-object header (magic, schema fingerprint) in front of an Avro body."""
+    return SINGLE_OBJECT_MAGIC + schema.fingerprint + body
+
+
 def encode(schema: EventSchema, record: dict[str, Any]) -> bytes:
     """Encode ``record`` with ``schema`` in single-object form."""
-    return SINGLE_OBJECT_MAGIC + schema.fingerprint + encode_body(schema, record)
+    return frame_single_object(schema, encode_body(schema, record))
 
 
 def frame_confluent(schema_id: int, body: bytes) -> bytes:

@@ -140,26 +140,27 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     )
     ol_processor = GraphProcessor(openlineage_mapper, sink, executor, dead_letter)
 
-    @app.agent(events_topic, name="graph")
-    async def graph(stream: Any) -> None:
-        # take_events acknowledges the batch only when this loop body comes back for the
-        # next one, i.e. after process() stored it: offsets are committed after the write.
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            await processor.process(records_of(events))
+    def batch_agent(topic: Any, name: str, processor: GraphProcessor, records: int) -> None:
+        """An agent storing ``topic`` in batches of up to ``records`` records."""
 
-    @app.agent(inferences_topic, name="inferences")
-    async def inferences(stream: Any) -> None:
-        # Same acknowledgement as the graph agent above. Each record here carries up to
-        # INFERENCE_BATCH predictions, so take fewer records: batch_size counts events.
-        records = max(1, settings.batch_size // INFERENCE_BATCH)
-        async for events in stream.take_events(records, within=settings.batch_seconds):
-            await inference_processor.process(records_of(events))
+        async def agent(stream: Any) -> None:
+            # take_events acknowledges the batch only when this loop body comes back for
+            # the next one, i.e. after process() stored it: offsets are committed after
+            # the write.
+            async for events in stream.take_events(records, within=settings.batch_seconds):
+                await processor.process(records_of(events))
 
-    @app.agent(openlineage_topic, name="openlineage")
-    async def openlineage(stream: Any) -> None:
-        # Same batching and acknowledgement as the graph agent above.
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            await ol_processor.process(records_of(events))
+        app.agent(topic, name=name)(agent)
+
+    batch_agent(events_topic, "graph", processor, settings.batch_size)
+    # Each record there carries up to INFERENCE_BATCH predictions; batch_size counts events.
+    batch_agent(
+        inferences_topic,
+        "inferences",
+        inference_processor,
+        max(1, settings.batch_size // INFERENCE_BATCH),
+    )
+    batch_agent(openlineage_topic, "openlineage", ol_processor, settings.batch_size)
 
     class SqlView(View):
         """POST {"sql": ..., "parameters": {...}} -> {"columns": [...], "rows": [...]}."""
