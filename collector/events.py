@@ -353,15 +353,10 @@ class Inference:
 
     def key(self) -> str:
         # Keyed by model version (or deployment): one model's predictions stay together.
-        if self.model and self.model_version:
-            return _check(
-                "Inference", lambda: ids.model_id(str(self.model), str(self.model_version))
-            )
-        if self.deployment:
-            return _check("Inference", lambda: ids.deployment_id(str(self.deployment)))
-        raise InvalidEventError(
-            f"Inference {self.inference_id!r}: give model and model_version, or deployment"
-        )
+        try:
+            return ids.served_by(self.model, self.model_version, self.deployment)
+        except NodeIdError as exc:
+            raise InvalidEventError(f"Inference {self.inference_id!r}: {exc}") from None
 
     def validate(self) -> None:
         _require("Inference", "inference_id", self.inference_id)

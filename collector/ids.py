@@ -111,3 +111,15 @@ def deployment_id(name: str) -> str:
 def inference_id(name: str) -> str:
     """``inference:ID``."""
     return str(NodeId("inference", _check_part("inference id", name, _NAME)))
+
+
+def served_by(model: str | None, version: str | None, deployment: str | None) -> str:
+    """The node that made a prediction: the model version if given, else the deployment.
+
+    Raises :class:`NodeIdError` when neither is given or a part is malformed.
+    """
+    if model and version:
+        return model_id(model, version)
+    if deployment:
+        return deployment_id(deployment)
+    raise NodeIdError("give model and model_version, or deployment")

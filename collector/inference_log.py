@@ -62,14 +62,7 @@ class InferenceLogger:
         key = self._keys.get(cache_key)
         if key is None:
             try:
-                if model and version:
-                    key = ids.model_id(model, version)
-                elif deployment:
-                    key = ids.deployment_id(deployment)
-                else:
-                    raise InvalidEventError(
-                        "Inference: give model and model_version, or deployment"
-                    )
+                key = ids.served_by(model, version, deployment)
             except NodeIdError as exc:
                 raise InvalidEventError(f"Inference: {exc}") from None
             self._keys[cache_key] = key

@@ -175,55 +175,25 @@ def map_deployment(record: dict[str, Any], origin: Origin) -> RowBatch:
     return batch
 
 
-def _inference_row(inf: dict[str, Any]) -> tuple[Any, ...]:
-    model = (
-        ids.model_id(inf["model"], inf["model_version"])
-        if inf["model"] and (inf["model_version"])
-        else ""
-    )
-    deployment = ids.deployment_id(inf["deployment"]) if inf["deployment"] else ""
-    if not model and not deployment:
+def _served_by(record: dict[str, Any]) -> tuple[str, str]:
+    """Model version and deployment node ids of a prediction ("" where not given)."""
+    model, version, deployment = record["model"], record["model_version"], record["deployment"]
+    model_node = ids.model_id(model, version) if model and version else ""
+    deployment_node = ids.deployment_id(deployment) if deployment else ""
+    if not model_node and not deployment_node:
         raise ValueError("neither a model version nor a deployment")
-    inputs = [f"{i['kind']}:{i['ref']}" for i in inf["inputs"]]
-    datasets = sorted({i["dataset"] for i in inf["inputs"] if i["dataset"]})
-    return (
-        inf["inference_id"],
-        model,
-        deployment,
-        inf["event_time"],
-        inf["subject"] or "",
-        inputs,
-        datasets,
-        inf["output"] or "",
-        inf["event_id"],
-    )
-
-
-def map_inference(record: dict[str, Any], origin: Origin) -> RowBatch:
-    # Inferences skip events_raw: at production volume the raw log would double the
-    # biggest table, and the inferences table keeps every field already.
-    batch = RowBatch(events=1)
-    batch.inferences.append(_inference_row(record))
-    return batch
+    return model_node, deployment_node
 
 
 _NO_INPUTS: list[str] = []  # shared, never mutated
 
 
-def map_inference_batch(record: dict[str, Any], origin: Origin) -> RowBatch:
-    model = (
-        ids.model_id(record["model"], record["model_version"])
-        if record["model"] and record["model_version"]
-        else ""
-    )
-    deployment = ids.deployment_id(record["deployment"]) if record["deployment"] else ""
-    if not model and not deployment:
-        raise ValueError("neither a model version nor a deployment")
-    eid = record["event_id"]  # each prediction's own key is its inference_id
-    batch = RowBatch(events=len(record["inferences"]))
-    rows = batch.inferences
+def _prediction_rows(
+    items: list[dict[str, Any]], model: str, deployment: str, eid: str
+) -> list[tuple[Any, ...]]:
+    rows = []
     # The worker's hottest loop: most predictions have no inputs, so skip building lists.
-    for item in record["inferences"]:
+    for item in items:
         inputs = item["inputs"]
         if inputs:
             refs = [f"{i['kind']}:{i['ref']}" for i in inputs]
@@ -243,6 +213,25 @@ def map_inference_batch(record: dict[str, Any], origin: Origin) -> RowBatch:
                 eid,
             )
         )
+    return rows
+
+
+def map_inference(record: dict[str, Any], origin: Origin) -> RowBatch:
+    # Inferences skip events_raw: at production volume the raw log would double the
+    # biggest table, and the inferences table keeps every field already.
+    model, deployment = _served_by(record)
+    batch = RowBatch(events=1)
+    batch.inferences.extend(_prediction_rows([record], model, deployment, record["event_id"]))
+    return batch
+
+
+def map_inference_batch(record: dict[str, Any], origin: Origin) -> RowBatch:
+    model, deployment = _served_by(record)
+    # One event id for the batch; each prediction's own key is its inference_id.
+    batch = RowBatch(events=len(record["inferences"]))
+    batch.inferences.extend(
+        _prediction_rows(record["inferences"], model, deployment, record["event_id"])
+    )
     return batch
 
 
