@@ -17,6 +17,7 @@ Tag                  ``tags`` rows
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +33,14 @@ def iso_time(value: datetime | int) -> str:
     return value.isoformat()
 
 
+@functools.lru_cache(maxsize=65536)
+def _parts(node: str) -> ids.NodeId:
+    # The same datasets and models recur in event after event: split each id once.
+    return ids.parse_node_id(node)
+
+
 def _node(batch: RowBatch, node: str, ns: str, when: datetime, eid: str) -> None:
-    parsed = ids.parse_node_id(node)
+    parsed = _parts(node)
     batch.nodes.append((node, parsed.kind, parsed.name, parsed.version, ns, when, eid))
 
 

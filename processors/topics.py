@@ -27,20 +27,19 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> 
     """
     admin = AdminClient({"bootstrap.servers": bootstrap})
     try:
-        existing = set(admin.list_topics(timeout=timeout).topics)
+        metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
         raise ProcessorError(
             f"Kafka at {bootstrap} did not answer within {timeout:.0f}s ({exc.args[0]}); "
             "start it with `lineage up` or check LINEAGE_KAFKA_BOOTSTRAP"
         ) from None
-    missing = [t for t in topic_names(settings) if t not in existing]
+    missing = [t for t in topic_names(settings) if t not in metadata.topics]
     if not missing:
         return []
+    # Three replicas where the cluster has them; a single local broker can hold only one.
+    replicas = 1 if len(metadata.brokers) < 3 else 3
     futures = admin.create_topics(
-        [
-            NewTopic(t, settings.topic_partitions, 1 if _single_broker(admin) else 3)
-            for t in missing
-        ],
+        [NewTopic(t, settings.topic_partitions, replicas) for t in missing],
         operation_timeout=timeout,
     )
     created = []
@@ -52,7 +51,3 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> 
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise ProcessorError(f"cannot create topic {name!r}: {exc.args[0].str()}") from None
     return created
-
-
-def _single_broker(admin: AdminClient) -> bool:
-    return len(admin.list_topics(timeout=10).brokers) < 3
