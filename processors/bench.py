@@ -6,6 +6,7 @@ a noisy host: ours against fastavro alone, and against the raw producer sending 
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
@@ -19,6 +20,7 @@ from confluent_kafka import Producer
 from collector import LineageClient
 from collector.config import Settings
 from collector.producer import DEFAULT_CONFIG
+from processors import local_worker
 from processors.topics import ensure_topics
 
 
@@ -208,13 +210,9 @@ def bench_ingest(
     settings: Settings, events: int, kind: str, say: Callable[[str], None] = print
 ) -> BenchResult:
     """Events through real Kafka and a real worker into the store, until lag is zero."""
-    import subprocess
-    import sys
-
     from confluent_kafka import Consumer
 
     from collector.wire import Decoder
-    from processors.local_worker import answers
     from processors.query_runner import EndpointRunner
 
     tag = uuid.uuid4().hex[:8]
@@ -281,24 +279,12 @@ def bench_ingest(
     result.add("raw Kafka consume ceiling", f"{consume_rate:,.0f} events/s")
 
     say("starting a worker on the backlog")
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LINEAGE_")}
-    env.update(run.replace(kafka_bootstrap=bootstrap, log_level="WARNING").to_env())
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    with open(bench_dir / "worker.log", "wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "processors.cli", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{run.worker_port}/sql"
+    worker_settings = run.replace(kafka_bootstrap=bootstrap, log_level="WARNING")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGE_")}
+    worker = local_worker.start(worker_settings, {**env, **worker_settings.to_env()})
     try:
-        while not answers(url):
-            if worker.poll() is not None:
-                raise RuntimeError(f"the bench worker exited; see {bench_dir / 'worker.log'}")
-            time.sleep(0.2)
         ready_at = time.perf_counter()
-        query = EndpointRunner(url)
+        query = EndpointRunner(worker.query_url)
         count, first_at, first_count, last_report = 0, 0.0, 0, 0.0
         while count < events:
             count = int(query.run(f"SELECT count() FROM {table}").rows[0][0])
@@ -312,8 +298,7 @@ def bench_ingest(
         ingest_s = time.perf_counter() - first_at
         rss = int(Path(f"/proc/{worker.pid}/status").read_text().split("VmRSS:")[1].split()[0])
     finally:
-        worker.terminate()
-        worker.wait(60)
+        local_worker.stop(worker_settings)
     note = ""
     if first_count >= events:
         # Everything landed before the first look: count from the worker being ready,
