@@ -14,16 +14,21 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from collector.catalog import SchemaCatalog
 from collector.errors import DecodeError
 from collector.registry import SchemaRegistryClient
 from collector.wire import Decoder, TransientDecodeError
+from processors.errors import StoreError
 from processors.mapping import MappingError, Origin, RowBatch, map_event
 from processors.openlineage import map_openlineage
+from processors.recovery import Partition, Recovery
 from processors.sinks.clickhouse import ClickHouseSink
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,18 +59,6 @@ DeadLetterWriter = Callable[[Rejected], Awaitable[None]]
 RecordMapper = Callable[[Record], RowBatch]
 
 
-def dedup_token(records: Sequence[Record]) -> str:
-    """Name a batch by the offset range it covers in each partition.
-
-    The same records always give the same token, so ClickHouse recognises a retried insert.
-    """
-    ranges: dict[tuple[str, int], tuple[int, int]] = {}
-    for r in records:
-        lo, hi = ranges.get((r.topic, r.partition), (r.offset, r.offset))
-        ranges[(r.topic, r.partition)] = (min(lo, r.offset), max(hi, r.offset))
-    return ",".join(f"{t}:{p}:{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
-
-
 def avro_mapper(
     catalog: SchemaCatalog, registry: SchemaRegistryClient | None = None
 ) -> RecordMapper:
@@ -91,7 +84,7 @@ def map_records(mapper: RecordMapper, records: Sequence[Record]) -> tuple[RowBat
     rejected: list[Rejected] = []
     for rec in records:
         try:
-            batch.extend(mapper(rec))
+            batch.extend(mapper(rec), Origin(rec.topic, rec.partition, rec.offset))
         except DecodeError as exc:
             rejected.append(Rejected(rec, "decode", exc))
         except MappingError as exc:
@@ -113,6 +106,30 @@ def decode_and_map(
     return map_records(avro_mapper(catalog), records)
 
 
+# Waits between attempts while the store refuses writes: quick at first, for a blip, then
+# no more than RETRY_MAX_SECONDS apart so the worker notices soon when it is back.
+RETRY_FIRST_SECONDS = 0.2
+RETRY_MAX_SECONDS = 10.0
+
+# Work that follows a stored batch (closures, attribution): runs on the store thread, must be
+# idempotent, is retried like the write.
+AfterWrite = Callable[[RowBatch], None]
+
+
+Bounds = dict[Partition, int]
+
+
+def partition_bounds(records: Sequence[Record]) -> tuple[Bounds, Bounds]:
+    """First and last offset read from each partition of a batch."""
+    firsts: dict[Partition, int] = {}
+    lasts: dict[Partition, int] = {}
+    for r in records:
+        tp = (r.topic, r.partition)
+        firsts.setdefault(tp, r.offset)
+        lasts[tp] = r.offset
+    return firsts, lasts
+
+
 class GraphProcessor:
     """Decode, map and store batches of records, each turned into rows by ``mapper``."""
 
@@ -122,19 +139,27 @@ class GraphProcessor:
         sink: ClickHouseSink,
         executor: Executor,
         dead_letters: DeadLetterWriter,
+        after_write: Sequence[AfterWrite] = (),
     ) -> None:
         self.mapper = mapper
         self.sink = sink
         self.executor = executor
         self.dead_letters = dead_letters
+        self.after_write = list(after_write)
+        self.recovery = Recovery()
         self.written = 0
         self.rejected = 0
+        self.store_errors = 0
+
+    def forget(self, partitions: Sequence[Partition]) -> None:
+        """``partitions`` were just assigned to us: check the store before writing them."""
+        self.recovery.forget(partitions)
 
     async def process(self, records: Sequence[Record]) -> None:
         """Store one batch. Returns only when every record is stored or dead-lettered.
 
-        Raises if either the store or the DLQ failed; the caller must then not acknowledge
-        the batch, so it is read again.
+        A store that refuses is retried with backoff until it takes the batch; a DLQ that
+        refuses raises, and the caller must then not commit, so the batch is read again.
         """
         if not records:
             return
@@ -149,12 +174,28 @@ class GraphProcessor:
                 bad.error,
             )
             await self.dead_letters(bad)
-        if len(batch):
-            token = dedup_token(records)
-            # The store is blocking (chDB runs in-process): keep it off the event loop so
-            # Kafka heartbeats and the web endpoint stay responsive during a long insert.
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, self.sink.write, batch, token
-            )
+        firsts, lasts = partition_bounds(records)
+        store = self.sink.store
+        # The store is blocking (chDB runs in-process): keep it off the event loop so
+        # Kafka heartbeats and the web endpoint stay responsive during a long insert.
+        kept = await self._until_stored(self.recovery.filter, store, batch, firsts)
+        if len(kept.sources):
+            await self._until_stored(self.sink.write, kept)
+        for step in self.after_write:
+            await self._until_stored(step, kept)
+        self.recovery.advance(lasts)
         self.written += len(batch)
         self.rejected += len(rejected)
+
+    async def _until_stored(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the store thread until it stops raising StoreError."""
+        loop = asyncio.get_running_loop()
+        wait = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return await loop.run_in_executor(self.executor, fn, *args)
+            except StoreError as exc:
+                self.store_errors += 1
+                log.warning("store unavailable, retrying in %.1fs: %s", wait, exc)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, RETRY_MAX_SECONDS)

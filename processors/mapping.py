@@ -74,6 +74,19 @@ RAW_COLUMNS = (
     "offset",
 )
 
+# Every table a batch writes, with its columns. Order matters: see ClickHouseSink.write.
+TABLES: dict[str, tuple[str, ...]] = {
+    "events_raw": RAW_COLUMNS,
+    "nodes": NODE_COLUMNS,
+    "properties": PROPERTY_COLUMNS,
+    "edges": EDGE_COLUMNS,
+    "subject_links": SUBJECT_COLUMNS,
+    "inferences": INFERENCE_COLUMNS,
+    "tags": TAG_COLUMNS,
+    "deployments": DEPLOYMENT_COLUMNS,
+    "column_edges": COLUMN_EDGE_COLUMNS,
+}
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -84,9 +97,22 @@ class Origin:
     offset: int
 
 
+@dataclass(frozen=True)
+class Source:
+    """The Kafka record some rows of a batch came from, and how many rows it gave each table."""
+
+    origin: Origin
+    rows: tuple[int, ...]  # per table, in TABLES order
+
+
 @dataclass
 class RowBatch:
-    """Rows for each table, in the column order declared above."""
+    """Rows for each table, in the column order declared above.
+
+    ``sources`` lists, in order, the records the rows came from: each record's rows are
+    contiguous in every table, so the sink can stamp every row with its Kafka offset and
+    recovery can drop exactly the records a table already holds.
+    """
 
     events_raw: list[tuple[Any, ...]] = field(default_factory=list)
     nodes: list[tuple[Any, ...]] = field(default_factory=list)
@@ -98,24 +124,47 @@ class RowBatch:
     deployments: list[tuple[Any, ...]] = field(default_factory=list)
     column_edges: list[tuple[Any, ...]] = field(default_factory=list)
     events: int = 0  # events mapped into these rows
+    sources: list[Source] = field(default_factory=list)
+    salt: str = ""  # set when the batch must not be taken for a retry of an earlier insert
 
-    def extend(self, other: RowBatch) -> None:
-        for name, _columns, rows in other.tables():
+    def extend(self, other: RowBatch, origin: Origin | None = None) -> None:
+        """Append ``other``'s rows; with ``origin``, remember they came from that record."""
+        counts = []
+        for name in TABLES:
+            rows = getattr(other, name)
             getattr(self, name).extend(rows)
+            counts.append(len(rows))
         self.events += other.events
+        if origin is not None:
+            self.sources.append(Source(origin, tuple(counts)))
+        else:
+            self.sources.extend(other.sources)
 
     def tables(self) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
-        return [
-            ("events_raw", RAW_COLUMNS, self.events_raw),
-            ("nodes", NODE_COLUMNS, self.nodes),
-            ("properties", PROPERTY_COLUMNS, self.properties),
-            ("edges", EDGE_COLUMNS, self.edges),
-            ("subject_links", SUBJECT_COLUMNS, self.subject_links),
-            ("inferences", INFERENCE_COLUMNS, self.inferences),
-            ("tags", TAG_COLUMNS, self.tags),
-            ("deployments", DEPLOYMENT_COLUMNS, self.deployments),
-            ("column_edges", COLUMN_EDGE_COLUMNS, self.column_edges),
-        ]
+        return [(name, columns, getattr(self, name)) for name, columns in TABLES.items()]
+
+    def without(self, stored: dict[str, dict[tuple[str, int, int], int]]) -> RowBatch:
+        """This batch less the rows of records a table already holds in full.
+
+        ``stored`` maps a table to how many rows it holds of each (topic, partition, offset);
+        a record with at least as many there as it would write is left out of that table.
+        """
+        kept = RowBatch(events=self.events, salt=self.salt)
+        starts = [0] * len(TABLES)
+        for source in self.sources:
+            o = source.origin
+            key = (o.topic, o.partition, o.offset)
+            counts = []
+            for i, name in enumerate(TABLES):
+                n = source.rows[i]
+                if n and stored.get(name, {}).get(key, 0) < n:
+                    getattr(kept, name).extend(getattr(self, name)[starts[i] : starts[i] + n])
+                    counts.append(n)
+                else:
+                    counts.append(0)
+                starts[i] += n
+            kept.sources.append(Source(o, tuple(counts)))
+        return kept
 
     def add_properties(
         self, node: str, facts: dict[str, str], when: datetime, event_id: str

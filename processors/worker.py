@@ -13,21 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import cast
 
 import faust
 from aiohttp import web as aiohttp_web
+from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 
 from collector.catalog import load_catalog
 from collector.config import Settings
 from collector.registry import SchemaRegistryClient
+from processors.consumer import BatchConsumer
 from processors.errors import ProcessorError, QueryError
 from processors.graph_agent import (
     GraphProcessor,
-    Record,
     Rejected,
     avro_mapper,
     openlineage_mapper,
@@ -49,6 +49,27 @@ log = logging.getLogger(__name__)
 
 # Predictions per InferenceBatch record as the SDK's inference logger sends them (at most).
 INFERENCE_BATCH = 2000
+# Rows a graph event makes, about: batches of graph events are cut this much smaller, so a
+# batch holds about as many rows, and as much memory, whatever it carries.
+GRAPH_ROWS = 10
+
+
+class Ingest:
+    """The worker's consumers, one per topic, run side by side until the worker stops."""
+
+    def __init__(self, consumers: list[BatchConsumer]) -> None:
+        self.consumers = consumers
+
+    async def run(self) -> None:
+        tasks = [asyncio.ensure_future(c.run()) for c in self.consumers]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # a consumer that failed (the DLQ refused) stops the worker
+        finally:
+            for c in self.consumers:
+                c.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def dlq_headers(bad: Rejected) -> list[tuple[str, bytes]]:
@@ -61,16 +82,6 @@ def dlq_headers(bad: Rejected) -> list[tuple[str, bytes]]:
         ("lineage.stage", bad.stage.encode()),
         ("lineage.exception.class", type(bad.error).__name__.encode()),
         ("lineage.exception.message", error.encode("utf-8", "replace")),
-    ]
-
-
-def records_of(events: Iterable[Any]) -> list[Record]:
-    """The records of a batch of faust events, as the processors take them."""
-    return [
-        Record(
-            e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value
-        )
-        for e in events
     ]
 
 
@@ -91,6 +102,12 @@ async def read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class _WithoutFaustConsumer(BootStrategy):
+    """faust's usual start-up less its consumer: the worker reads Kafka with BatchConsumer."""
+
+    enable_kafka_consumer = False
 
 
 def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
@@ -114,15 +131,10 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         broker_commit_interval=1.0,
         broker_commit_every=settings.batch_size,
     )
+    app.boot_strategy = _WithoutFaustConsumer(app)
     # One thread owns all store calls: chDB is in-process and blocking, and a single
     # writer keeps inserts in the order batches were read.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-    events_topic, inferences_topic, openlineage_topic = (
-        app.topic(
-            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        )
-        for name in (settings.topic_events, settings.topic_inferences, settings.topic_openlineage)
-    )
 
     async def dead_letter(bad: Rejected) -> None:
         await app.producer.send_and_wait(
@@ -140,27 +152,34 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     )
     ol_processor = GraphProcessor(openlineage_mapper, sink, executor, dead_letter)
 
-    def batch_agent(topic: Any, name: str, processor: GraphProcessor, records: int) -> None:
-        """An agent storing ``topic`` in batches of up to ``records`` records."""
-
-        async def agent(stream: Any) -> None:
-            # take_events acknowledges the batch only when this loop body comes back for
-            # the next one, i.e. after process() stored it: offsets are committed after
-            # the write.
-            async for events in stream.take_events(records, within=settings.batch_seconds):
-                await processor.process(records_of(events))
-
-        app.agent(topic, name=name)(agent)
-
-    batch_agent(events_topic, "graph", processor, settings.batch_size)
-    # Each record there carries up to INFERENCE_BATCH predictions; batch_size counts events.
-    batch_agent(
-        inferences_topic,
-        "inferences",
-        inference_processor,
-        max(1, settings.batch_size // INFERENCE_BATCH),
+    # batch_size counts events; a graph event makes about GRAPH_ROWS rows, an inference
+    # record carries up to INFERENCE_BATCH predictions of one row each.
+    graph_records = max(1, settings.batch_size // GRAPH_ROWS)
+    inference_records = max(1, settings.batch_size // INFERENCE_BATCH)
+    app.ingest = Ingest(  # type: ignore[attr-defined]
+        [
+            BatchConsumer(
+                topic=topic,
+                bootstrap=bootstrap,
+                group=settings.consumer_group,
+                handle=proc.process,
+                on_assigned=proc.forget,
+                max_records=records,
+                max_wait=settings.batch_seconds,
+                client_id=f"lineage-worker-{name}",
+            )
+            for name, topic, proc, records in (
+                ("graph", settings.topic_events, processor, graph_records),
+                # Each record there carries up to INFERENCE_BATCH predictions.
+                ("inferences", settings.topic_inferences, inference_processor, inference_records),
+                ("openlineage", settings.topic_openlineage, ol_processor, graph_records),
+            )
+        ]
     )
-    batch_agent(openlineage_topic, "openlineage", ol_processor, settings.batch_size)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def ingest() -> None:
+        await app.ingest.run()  # type: ignore[attr-defined]
 
     class SqlView(View):
         """POST {"sql": ..., "parameters": {...}} -> {"columns": [...], "rows": [...]}."""

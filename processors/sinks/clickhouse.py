@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from processors.errors import StoreError
-from processors.mapping import RowBatch
+from processors.mapping import TABLES, RowBatch, Source
 from processors.store.connect import Store
 
 TIME_COLUMNS = frozenset({"event_time", "window_start", "window_end", "valid_from", "valid_until"})
+
+# The columns naming the Kafka record each row came from. events_raw has always kept them
+# under these names; every other table gets them appended by the sink.
+SOURCE_COLUMNS: dict[str, tuple[str, str, str]] = {
+    name: ("topic", "partition", "offset") if name == "events_raw" else SRC
+    for name, SRC in ((n, ("src_topic", "src_partition", "src_offset")) for n in TABLES)
+}
 
 
 def as_millis(values: Sequence[Any]) -> list[Any]:
@@ -24,24 +32,53 @@ def as_millis(values: Sequence[Any]) -> list[Any]:
     ]
 
 
+def source_columns(sources: Sequence[Source], table: int) -> list[list[Any]]:
+    """Topic, partition and offset of every row of table number ``table``, in row order."""
+    topics: list[str] = []
+    partitions: list[int] = []
+    offsets: list[int] = []
+    for s in sources:
+        n = s.rows[table]
+        if n:
+            topics += [s.origin.topic] * n
+            partitions += [s.origin.partition] * n
+            offsets += [s.origin.offset] * n
+    return [topics, partitions, offsets]
+
+
+def dedup_token(sources: Sequence[Source], table: int, salt: str = "") -> str:
+    """Name the rows of one table by the records they came from.
+
+    The same records always give the same token, so ClickHouse drops a retried insert of
+    them; rows from any other set of records (a recovery that left some out, say) get
+    another token and are never mistaken for a retry.
+    """
+    digest = hashlib.blake2b(salt.encode(), digest_size=16)
+    for s in sources:
+        if s.rows[table]:
+            o = s.origin
+            digest.update(f"{o.topic}\0{o.partition}\0{o.offset}\0{s.rows[table]}\n".encode())
+    return digest.hexdigest()
+
+
 class ClickHouseSink:
     """Columnar inserts of a :class:`RowBatch`, one insert per table."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def write(self, batch: RowBatch, dedup_token: str) -> None:
+    def write(self, batch: RowBatch) -> None:
         """Insert every table's rows; returns once ClickHouse acknowledged all of them.
 
-        ``dedup_token`` names the batch by the Kafka offsets it came from: if a crash makes us
-        insert the very same batch again, ClickHouse drops the repeat instead of storing it
+        Each insert carries a deduplication token naming the records it holds: if a retry
+        inserts the very same rows again, ClickHouse drops the repeat instead of storing it
         twice. Raw events go last so that their presence means the whole batch landed.
         """
+        names = list(TABLES)
+        order = [i for i, n in enumerate(names) if n != "events_raw"] + [names.index("events_raw")]
         tables = batch.tables()
-        ordered = [t for t in tables if t[0] != "events_raw"] + [
-            t for t in tables if t[0] == "events_raw"
-        ]
-        for table, columns, rows in ordered:
+        for i in order:
+            table, columns, rows = tables[i]
             if not rows:
                 continue
             # Column by column: the client sends columns anyway, and zip does the turn in C.
@@ -49,13 +86,18 @@ class ClickHouseSink:
                 as_millis(col) if name in TIME_COLUMNS else list(col)
                 for name, col in zip(columns, zip(*rows, strict=True), strict=True)
             ]
+            names_out = list(columns)
+            if table != "events_raw":
+                data += source_columns(batch.sources, i)
+                names_out += SOURCE_COLUMNS[table]
+            token = f"{table}/{dedup_token(batch.sources, i, batch.salt)}"
             try:
                 self.store.client.insert(
                     table,
                     data,
-                    column_names=list(columns),
+                    column_names=names_out,
                     column_oriented=True,
-                    settings={"insert_deduplication_token": f"{dedup_token}/{table}"},
+                    settings={"insert_deduplication_token": token},
                 )
             except ClickHouseError as exc:
                 raise StoreError(f"insert into {table} failed: {exc}") from exc

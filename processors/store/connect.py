@@ -114,9 +114,14 @@ class Store:
         json.dump({"pid": os.getpid(), "role": role, "query_url": query_url}, self._lock)
         self._lock.flush()
 
-    def command(self, sql: str, settings: dict[str, Any] | None = None) -> Any:
+    def command(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Any:
         try:
-            return self.client.command(sql, settings=settings)
+            return self.client.command(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
             raise StoreError(f"ClickHouse refused a command: {exc}") from exc
 

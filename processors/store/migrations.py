@@ -24,6 +24,31 @@ class Migration:
 # retried insert of the same batch is dropped outright rather than merged away later.
 _DEDUP = "SETTINGS non_replicated_deduplication_window = 10000"
 
+# Tables whose rows are stamped with the Kafka record they came from (events_raw has its own
+# topic/partition/offset columns since version 1).
+_STAMPED = (
+    "nodes",
+    "properties",
+    "edges",
+    "subject_links",
+    "inferences",
+    "tags",
+    "deployments",
+    "column_edges",
+)
+
+
+def _source_columns(table: str) -> str:
+    return f"""
+        ALTER TABLE {table}
+            ADD COLUMN IF NOT EXISTS src_topic LowCardinality(String) DEFAULT '',
+            ADD COLUMN IF NOT EXISTS src_partition UInt32 DEFAULT 0,
+            -- Offsets grow within a partition: a delta codec stores them in a few bits.
+            ADD COLUMN IF NOT EXISTS src_offset UInt64 DEFAULT 0 CODEC(Delta, ZSTD(1)),
+            ADD INDEX IF NOT EXISTS by_source_offset src_offset TYPE minmax GRANULARITY 1
+    """
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -194,6 +219,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             ORDER BY (dst_node, dst_field, src_node, src_field, transformation)
             {_DEDUP}
             """,
+        ),
+    ),
+    Migration(
+        4,
+        "source offsets on every row, for exactly-once recovery",
+        (
+            # After a crash the worker asks each table which of the records it is about to
+            # write again are already there. Those records are recent, so the minmax index
+            # on the offset skips every part written before them.
+            *(_source_columns(t) for t in _STAMPED),
+            "ALTER TABLE events_raw ADD INDEX IF NOT EXISTS by_offset offset "
+            "TYPE minmax GRANULARITY 1",
         ),
     ),
 )

@@ -9,8 +9,9 @@ import pytest
 from collector.catalog import load_catalog
 from collector.events import DatasetRef, TrainingRun
 from collector.wire import encode
-from processors.graph_agent import Record, decode_and_map, dedup_token
-from processors.mapping import MappingError, Origin, map_event
+from processors.graph_agent import Record, decode_and_map
+from processors.mapping import TABLES, MappingError, Origin, map_event
+from processors.sinks.clickhouse import dedup_token, source_columns
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -78,7 +79,42 @@ def test_bad_records_are_set_aside_and_neighbours_kept() -> None:
     assert [(r.record.offset, r.stage) for r in rejected] == [(6, "decode"), (9, "decode")]
 
 
-def test_dedup_token_names_offset_ranges_per_partition() -> None:
-    recs = [Record("t", p, o, None, b"") for p, o in [(1, 7), (0, 3), (0, 5), (1, 8), (0, 4)]]
-    assert dedup_token(recs) == "t:0:3-5,t:1:7-8"
-    assert dedup_token(list(reversed(recs))) == dedup_token(recs)
+def test_batch_remembers_which_record_gave_which_rows() -> None:
+    catalog = load_catalog()
+    good = encode(catalog.by_name("lineage.events.TrainingRun"), training_record())
+    records = [Record("t", 0, 5, b"k", good), Record("t", 1, 9, b"k", good)]
+    batch, _ = decode_and_map(catalog, records)
+    edges = list(TABLES).index("edges")
+    assert [(s.origin, s.rows[edges]) for s in batch.sources] == [
+        (Origin("t", 0, 5), 2),
+        (Origin("t", 1, 9), 2),
+    ]
+    assert source_columns(batch.sources, edges) == [["t"] * 4, [0, 0, 1, 1], [5, 5, 9, 9]]
+
+
+def test_without_leaves_out_only_what_a_table_holds_in_full() -> None:
+    catalog = load_catalog()
+    good = encode(catalog.by_name("lineage.events.TrainingRun"), training_record())
+    records = [Record("t", 0, o, b"k", good) for o in (5, 6, 7)]
+    batch, _ = decode_and_map(catalog, records)
+    # edges hold both rows of 5 and one of 6's two; events_raw holds 7.
+    kept = batch.without(
+        {"edges": {("t", 0, 5): 2, ("t", 0, 6): 1}, "events_raw": {("t", 0, 7): 1}}
+    )
+    assert len(kept.edges) == 4 and kept.edges == batch.edges[2:]
+    assert [r[-1] for r in kept.events_raw] == [5, 6]
+    assert len(kept.nodes) == len(batch.nodes)
+    edges = list(TABLES).index("edges")
+    assert source_columns(kept.sources, edges)[2] == [6, 6, 7, 7]
+
+
+def test_dedup_tokens_name_the_records_not_the_batch() -> None:
+    catalog = load_catalog()
+    good = encode(catalog.by_name("lineage.events.TrainingRun"), training_record())
+    batch, _ = decode_and_map(catalog, [Record("t", 0, o, b"k", good) for o in (5, 6)])
+    again, _ = decode_and_map(catalog, [Record("t", 0, o, b"k", good) for o in (5, 6)])
+    edges = list(TABLES).index("edges")
+    assert dedup_token(batch.sources, edges) == dedup_token(again.sources, edges)
+    fewer = batch.without({"edges": {("t", 0, 5): 2}})
+    assert dedup_token(fewer.sources, edges) != dedup_token(batch.sources, edges)
+    assert dedup_token(batch.sources, edges, "salt") != dedup_token(batch.sources, edges)
