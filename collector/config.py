@@ -37,6 +37,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -96,6 +103,7 @@ class Settings:
     spool_max_bytes: int = 1 << 30
     max_event_bytes: int = 1 << 20
     ingest_max_bytes: int = 1 << 20
+    fault_kill_after_store: int = 0
 
     def __repr__(self) -> str:
         shown = []
@@ -322,6 +330,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "LINEAGE_INGEST_MAX_BYTES",
         "Largest request body the OpenLineage HTTP endpoint accepts. Default 1048576.",
         _positive_int,
+    ),
+    SettingSpec(
+        "fault_kill_after_store",
+        "LINEAGE_FAULT_KILL_AFTER_STORE",
+        "For reliability tests only: the worker kills itself (SIGKILL) right after storing "
+        "its Nth batch, before committing that batch's offsets, the moment a crash is "
+        "hardest to recover from. Default 0: never.",
+        _non_negative_int,
     ),
     SettingSpec(
         "log_level",

@@ -65,6 +65,7 @@ class BatchConsumer:
         max_records: int,
         max_wait: float,
         client_id: str = "lineage-worker",
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self.topic = topic
         self.bootstrap = bootstrap
@@ -74,6 +75,7 @@ class BatchConsumer:
         self.max_records = max_records
         self.max_wait = max_wait
         self.client_id = client_id
+        self.on_stored = on_stored  # between the store and the commit: fault injection
         self.batch_lock = asyncio.Lock()
         self.rebalancing = False  # a rebalance waits for the batch in hand
         self.stopping = asyncio.Event()
@@ -103,6 +105,8 @@ class BatchConsumer:
                     records = await self._collect(consumer)
                     if records:
                         await self.handle(records)
+                        if self.on_stored is not None:
+                            self.on_stored()
                         await self._commit(consumer, records)
                 # Let a waiting rebalance take the lock between batches.
                 await asyncio.sleep(0)

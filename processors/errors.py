@@ -27,3 +27,7 @@ class QueryError(ProcessorError):
 
 class NotFoundError(QueryError):
     """A query named a node the store does not know."""
+
+
+class RecordTooLargeError(ProcessorError):
+    """A Kafka record over the size limit: sent to the DLQ without being decoded."""

@@ -20,7 +20,7 @@ from collector.catalog import SchemaCatalog
 from collector.errors import DecodeError
 from collector.registry import SchemaRegistryClient
 from collector.wire import Decoder, TransientDecodeError
-from processors.errors import StoreError
+from processors.errors import RecordTooLargeError, StoreError
 from processors.mapping import MappingError, Origin, RowBatch, map_event
 from processors.openlineage import map_openlineage
 from processors.recovery import Partition, Recovery
@@ -78,11 +78,24 @@ def openlineage_mapper(rec: Record) -> RowBatch:
     return map_openlineage(rec.value, Origin(rec.topic, rec.partition, rec.offset))
 
 
-def map_records(mapper: RecordMapper, records: Sequence[Record]) -> tuple[RowBatch, list[Rejected]]:
-    """Map every record; bad ones are set aside, never holding up the rest."""
+def map_records(
+    mapper: RecordMapper, records: Sequence[Record], max_bytes: int = 0
+) -> tuple[RowBatch, list[Rejected]]:
+    """Map every record; bad ones are set aside, never holding up the rest.
+
+    A record over ``max_bytes`` (when set) is refused unread: no producer of ours sends one,
+    and decoding it could cost the worker the memory of many.
+    """
     batch = RowBatch()
     rejected: list[Rejected] = []
     for rec in records:
+        if max_bytes and len(rec.value) > max_bytes:
+            error = RecordTooLargeError(
+                f"record is {len(rec.value)} bytes, over the limit of {max_bytes} "
+                "(LINEAGE_MAX_EVENT_BYTES): split it at the producer, or raise the limit"
+            )
+            rejected.append(Rejected(rec, "size", error))
+            continue
         try:
             batch.extend(mapper(rec), Origin(rec.topic, rec.partition, rec.offset))
         except DecodeError as exc:
@@ -140,8 +153,10 @@ class GraphProcessor:
         executor: Executor,
         dead_letters: DeadLetterWriter,
         after_write: Sequence[AfterWrite] = (),
+        max_bytes: int = 0,
     ) -> None:
         self.mapper = mapper
+        self.max_bytes = max_bytes
         self.sink = sink
         self.executor = executor
         self.dead_letters = dead_letters
@@ -163,7 +178,7 @@ class GraphProcessor:
         """
         if not records:
             return
-        batch, rejected = map_records(self.mapper, records)
+        batch, rejected = map_records(self.mapper, records, self.max_bytes)
         for bad in rejected:
             log.warning(
                 "record %s:%d@%d rejected at %s: %s",

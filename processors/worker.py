@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import cast
@@ -146,16 +148,30 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
     )
     catalog = load_catalog()
-    processor = GraphProcessor(avro_mapper(catalog, registry), sink, executor, dead_letter)
-    inference_processor = GraphProcessor(
-        avro_mapper(catalog, registry), sink, executor, dead_letter
+    limit = settings.max_event_bytes
+    processor = GraphProcessor(
+        avro_mapper(catalog, registry), sink, executor, dead_letter, max_bytes=limit
     )
-    ol_processor = GraphProcessor(openlineage_mapper, sink, executor, dead_letter)
+    inference_processor = GraphProcessor(
+        avro_mapper(catalog, registry), sink, executor, dead_letter, max_bytes=limit
+    )
+    ol_processor = GraphProcessor(
+        openlineage_mapper, sink, executor, dead_letter, max_bytes=settings.ingest_max_bytes
+    )
 
     # batch_size counts events; a graph event makes about GRAPH_ROWS rows, an inference
     # record carries up to INFERENCE_BATCH predictions of one row each.
     graph_records = max(1, settings.batch_size // GRAPH_ROWS)
     inference_records = max(1, settings.batch_size // INFERENCE_BATCH)
+    stored_batches = 0
+
+    def kill_after_store() -> None:
+        nonlocal stored_batches
+        stored_batches += 1
+        if stored_batches == settings.fault_kill_after_store:
+            log.warning("LINEAGE_FAULT_KILL_AFTER_STORE: killing the worker before its commit")
+            os.kill(os.getpid(), signal.SIGKILL)
+
     app.ingest = Ingest(  # type: ignore[attr-defined]
         [
             BatchConsumer(
@@ -167,6 +183,7 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
                 max_records=records,
                 max_wait=settings.batch_seconds,
                 client_id=f"lineage-worker-{name}",
+                on_stored=kill_after_store,
             )
             for name, topic, proc, records in (
                 ("graph", settings.topic_events, processor, graph_records),
