@@ -56,6 +56,14 @@ INFERENCE_BATCH = 2000
 GRAPH_ROWS = 10
 
 
+# Exit status of a worker whose ingest stopped on an error it cannot retry (the DLQ refused).
+EXIT_INGEST_FAILED = 70
+
+
+class DeadLetterError(ProcessorError):
+    """The dead-letter topic did not take a record."""
+
+
 class Ingest:
     """The worker's consumers, one per topic, run side by side until the worker stops."""
 
@@ -139,9 +147,17 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
 
     async def dead_letter(bad: Rejected) -> None:
-        await app.producer.send_and_wait(
-            settings.topic_dlq, bad.record.key, bad.record.value, None, None, dlq_headers(bad)
-        )
+        try:
+            await app.producer.send_and_wait(
+                settings.topic_dlq, bad.record.key, bad.record.value, None, None, dlq_headers(bad)
+            )
+        except Exception as exc:
+            r = bad.record
+            raise DeadLetterError(
+                f"the dead-letter topic {settings.topic_dlq} refused {r.topic}:{r.partition}@"
+                f"{r.offset} ({type(exc).__name__}: {exc}); nothing from that batch on is "
+                "committed. Fix the topic (size limit, ACLs, existence) and restart the worker"
+            ) from exc
 
     sink = ClickHouseSink(store)
     registry = (
@@ -196,7 +212,14 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
 
     @app.task  # type: ignore[untyped-decorator]
     async def ingest() -> None:
-        await app.ingest.run()  # type: ignore[attr-defined]
+        try:
+            await app.ingest.run()  # type: ignore[attr-defined]
+        except Exception as exc:
+            # Nothing past the failed batch was committed: exit, and let whoever restarts the
+            # worker (`lineage up`, systemd, Kubernetes) read it again.
+            log.critical("ingest stopped, the worker exits: %s", exc)
+            logging.shutdown()
+            os._exit(EXIT_INGEST_FAILED)
 
     class SqlView(View):
         """POST {"sql": ..., "parameters": {...}} -> {"columns": [...], "rows": [...]}."""

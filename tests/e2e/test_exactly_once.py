@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from collector import DatasetRef, LineageClient
 from collector.config import Settings
@@ -324,3 +325,39 @@ def test_poison_records_go_to_the_dlq_with_headers_and_neighbours_land(
     }
     assert by_value[poison["unknown fingerprint"]]["lineage.exception.class"] == b"DecodeError"
     assert b"LINEAGE_MAX_EVENT_BYTES" in by_value[poison["oversize"]]["lineage.exception.message"]
+
+
+def test_a_dlq_that_refuses_stops_commits_until_it_takes_the_record(settings: Settings) -> None:
+    """The DLQ topic refuses records over 200 bytes; a poison record of 600 stops the worker
+    before it commits anything past it. With the limit raised, a new worker dead-letters
+    it and stores its neighbours."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    dlq = ConfigResource(ConfigResource.Type.TOPIC, settings.topic_dlq)
+    admin.create_topics([NewTopic(settings.topic_dlq, 1, 1, config={"max.message.bytes": "200"})])[
+        settings.topic_dlq
+    ].result()
+    scratch = settings.replace(topic_events=f"{settings.topic_events}.scratch")
+    emit_training_runs(scratch, 0, 2)
+    goods = read_topic(scratch, scratch.topic_events)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    producer.produce(settings.topic_events, goods[0].value, b"k", partition=0)
+    producer.produce(settings.topic_events, b"\xc3\x01" + b"\x22" * 600, b"k", partition=0)
+    producer.produce(settings.topic_events, goods[1].value, b"k", partition=0)
+    producer.flush(10)
+    log = settings.state_dir / "refused.log"
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    status = run_until_killed(settings, log)
+    assert status != 0
+    assert f"dead-letter topic {settings.topic_dlq} refused" in log.read_text(), log.read_text()
+    # Nothing committed (-1001), or at most up to the poison record, never past it.
+    assert committed(settings, settings.topic_events)[0] < 2
+    assert read_topic(settings, settings.topic_dlq) == []
+    admin.alter_configs([dlq.__class__(dlq.restype, dlq.name, {"max.message.bytes": "1048588"})])
+    worker = WorkerProcess(settings).start()
+    try:
+        stored = worker.wait_for("SELECT offset FROM events_raw ORDER BY offset", 2)
+        assert stored.rows == [[0], [2]]
+        [dead] = read_topic(settings, settings.topic_dlq)
+        assert dead.headers["lineage.original.offset"] == b"1"
+    finally:
+        worker.stop()
