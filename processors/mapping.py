@@ -8,6 +8,7 @@ OpenLineage's.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -143,21 +144,20 @@ class RowBatch:
     def tables(self) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
         return [(name, columns, getattr(self, name)) for name, columns in TABLES.items()]
 
-    def without(self, stored: dict[str, dict[tuple[str, int, int], int]]) -> RowBatch:
-        """This batch less the rows of records a table already holds in full.
+    def without(self, held: Callable[[str, Origin, int], bool]) -> RowBatch:
+        """This batch less the rows the store holds already.
 
-        ``stored`` maps a table to how many rows it holds of each (topic, partition, offset);
-        a record with at least as many there as it would write is left out of that table.
+        ``held(table, origin, rows)`` says whether ``table`` holds the ``rows`` rows that
+        the record at ``origin`` gives it; if so they are left out of that table only.
         """
         kept = RowBatch(events=self.events, salt=self.salt)
         starts = [0] * len(TABLES)
         for source in self.sources:
             o = source.origin
-            key = (o.topic, o.partition, o.offset)
             counts = []
             for i, name in enumerate(TABLES):
                 n = source.rows[i]
-                if n and stored.get(name, {}).get(key, 0) < n:
+                if n and not held(name, o, n):
                     getattr(kept, name).extend(getattr(self, name)[starts[i] : starts[i] + n])
                     counts.append(n)
                 else:

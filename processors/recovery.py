@@ -5,7 +5,17 @@ reads those records again. The batch it reads then need not be the batch it wrot
 size, another mix of partitions), so insert deduplication tokens alone cannot recognise it.
 Every row carries the Kafka record it came from instead, and whenever a partition is read
 from somewhere other than where this process left it (start-up, a rebalance), we ask each
-table which records from that offset on it already holds, and write only the rest.
+table what it already holds from that offset on, and write only the rest.
+
+What "holds" means depends on the table:
+
+- A table without a partition key takes each insert whole, as one part, and inserts of one
+  partition's records happened in offset order. So every record up to the highest offset it
+  holds is in it, even the ones whose rows a ReplacingMergeTree collapsed onto a newer row
+  of the same key (the newest dataset node wins, say): those must not be written again.
+- A partitioned table (by month) may have taken only some months of an insert cut short by
+  a crash. Its rows are one per event or prediction, so we count them per record: all there
+  is done, none there is to write, some there is a partial record, deleted and written whole.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from processors.mapping import TABLES, RowBatch
+from processors.mapping import TABLES, Origin, RowBatch
 from processors.sinks.clickhouse import SOURCE_COLUMNS
 from processors.store.connect import Store
 
@@ -29,47 +39,66 @@ class Stored:
     """What the store already holds of one partition from some offset on."""
 
     until: int = -1  # the highest offset found in any table
-    rows: dict[str, dict[int, int]] = field(default_factory=dict)  # table -> offset -> rows
+    highest: dict[str, int] = field(default_factory=dict)  # unpartitioned table -> offset
+    rows: dict[str, dict[int, int]] = field(default_factory=dict)  # partitioned: offset -> rows
+
+    def holds(self, table: str, offset: int, rows: int) -> bool:
+        if table in self.highest:
+            return offset <= self.highest[table]
+        return self.rows.get(table, {}).get(offset, 0) >= rows
 
 
-def find_stored(store: Store, starts: dict[Partition, int]) -> dict[Partition, Stored]:
-    """Ask every table which records at or after ``starts[partition]`` it holds, and how many
-    rows of each."""
+def partitioned_tables(store: Store) -> set[str]:
+    """The tables of the store that have a partition key."""
+    result = store.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND partition_key != ''"
+    )
+    return {str(r[0]) for r in result.result_rows}
+
+
+def find_stored(
+    store: Store, starts: dict[Partition, int], partitioned: set[str]
+) -> dict[Partition, Stored]:
+    """Ask every table what it holds of each partition from ``starts[partition]`` on."""
     found = {tp: Stored() for tp in starts}
-    pairs = ", ".join(f"('{t}', {p})" for t, p in starts)
-    low = min(starts.values())
     for table in TABLES:
         t, p, o = SOURCE_COLUMNS[table]
-        result = store.query(
-            f"SELECT {t}, {p}, {o}, count() FROM {table} "
-            f"WHERE ({t}, {p}) IN ({pairs}) AND {o} >= {{low:UInt64}} GROUP BY {t}, {p}, {o}",
-            {"low": low},
-        )
-        for topic, partition, offset, count in result.result_rows:
-            tp = (topic, int(partition))
-            if offset < starts[tp]:
-                continue
-            s = found[tp]
-            s.rows.setdefault(table, {})[int(offset)] = int(count)
+        # One condition per partition, so the minmax index on the offset skips every part
+        # older than where that partition restarts, even when partitions are far apart.
+        params: dict[str, object] = {}
+        where = []
+        for i, ((topic, partition), offset) in enumerate(sorted(starts.items())):
+            where.append(f"({t} = {{t{i}:String}} AND {p} = {partition} AND {o} >= {offset})")
+            params[f"t{i}"] = topic
+        if table in partitioned:
+            sql = f"SELECT {t}, {p}, {o}, count() FROM {table} WHERE {' OR '.join(where)} "
+            sql += f"GROUP BY {t}, {p}, {o}"
+        else:
+            sql = f"SELECT {t}, {p}, max({o}), 0 FROM {table} WHERE {' OR '.join(where)} "
+            sql += f"GROUP BY {t}, {p}"
+        for topic, partition, offset, count in store.query(sql, params).result_rows:
+            s = found[(topic, int(partition))]
+            if table in partitioned:
+                s.rows.setdefault(table, {})[int(offset)] = int(count)
+            else:
+                s.highest[table] = int(offset)
             s.until = max(s.until, int(offset))
     return found
 
 
 def repair_partial(store: Store, batch: RowBatch, stored: dict[Partition, Stored]) -> bool:
-    """Delete the rows of records a table holds only part of, so they are written whole.
-
-    An insert is atomic per ClickHouse partition; one that spans months can be cut short
-    between them. Rows a merge collapsed onto a newer row count as partial too, which is
-    harmless: they are deleted and written again. Returns whether anything was deleted.
-    """
+    """Delete the rows of records a partitioned table holds only part of, so they are
+    written whole. Returns whether anything was deleted."""
     deleted = False
     for table_no, table in enumerate(TABLES):
         t, p, o = SOURCE_COLUMNS[table]
         for source in batch.sources:
             origin = source.origin
             s = stored.get((origin.topic, origin.partition))
+            if s is None or table not in s.rows:
+                continue
             want = source.rows[table_no]
-            have = s.rows.get(table, {}).get(origin.offset, 0) if s else 0
+            have = s.rows[table].get(origin.offset, 0)
             if 0 < have < want:
                 log.warning(
                     "%s holds %d of %d rows from %s:%d@%d; writing them again",
@@ -86,7 +115,6 @@ def repair_partial(store: Store, batch: RowBatch, stored: dict[Partition, Stored
                     {"t": origin.topic, "p": origin.partition, "o": origin.offset},
                     settings={"lightweight_mutation_projection_mode": "rebuild"},
                 )
-                assert s is not None
                 s.rows[table][origin.offset] = 0
                 deleted = True
     return deleted
@@ -98,6 +126,7 @@ class Recovery:
     def __init__(self) -> None:
         self.next_offset: dict[Partition, int] = {}
         self.stored: dict[Partition, Stored] = {}
+        self._partitioned: set[str] | None = None
 
     def forget(self, partitions: Sequence[Partition]) -> None:
         """Partitions assigned anew: someone else may have written them meanwhile."""
@@ -113,33 +142,31 @@ class Recovery:
         """``batch`` less what the store already holds; runs on the store's thread."""
         starts = self.starts(firsts)
         if starts:
-            for tp, s in find_stored(store, starts).items():
+            if self._partitioned is None:
+                self._partitioned = partitioned_tables(store)
+            for tp, s in find_stored(store, starts, self._partitioned).items():
                 if s.until >= 0:
                     log.info(
-                        "%s:%d read again from offset %d: %d records up to %d are stored already",
+                        "%s:%d read again from offset %d: records up to %d are stored already",
                         tp[0],
                         tp[1],
                         starts[tp],
-                        len({o for rows in s.rows.values() for o in rows}),
                         s.until,
                     )
                     self.stored[tp] = s
                 else:
                     self.stored.pop(tp, None)
-        if not self.stored:
-            return batch
         relevant = {
             tp: s for tp, s in self.stored.items() if tp in firsts and firsts[tp] <= s.until
         }
         if not relevant:
             return batch
         repaired = repair_partial(store, batch, relevant)
-        held: dict[str, dict[tuple[str, int, int], int]] = {}
-        for (topic, partition), s in relevant.items():
-            for table, offsets in s.rows.items():
-                into = held.setdefault(table, {})
-                for offset, count in offsets.items():
-                    into[(topic, partition, offset)] = count
+
+        def held(table: str, origin: Origin, rows: int) -> bool:
+            s = relevant.get((origin.topic, origin.partition))
+            return s is not None and s.holds(table, origin.offset, rows)
+
         kept = batch.without(held)
         if repaired:
             # The repaired records' rows were deleted: their insert must not carry a token
