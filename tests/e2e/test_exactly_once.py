@@ -17,7 +17,13 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from collector import DatasetRef, LineageClient
 from collector.config import Settings
@@ -117,6 +123,16 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+def wait_for_commits(settings: Settings, topic: str, timeout: float = 30) -> dict[int, int]:
+    """The group's committed offsets once they reach the end of ``topic``."""
+    deadline = time.monotonic() + timeout
+    ends = end_offsets(settings, topic)
+    while (got := committed(settings, topic)) != ends:
+        assert time.monotonic() < deadline, f"committed {got}, end offsets {ends}"
+        time.sleep(0.2)
+    return got
+
+
 def run_until_killed(settings: Settings, log: Path, timeout: float = 60) -> int:
     """Run a worker that is set to kill itself; returns its exit status."""
     with open(log, "ab") as out:
@@ -213,8 +229,7 @@ def test_a_store_that_refuses_writes_holds_commits_and_loses_nothing(
     backoff and commits nothing. Once writable again, every event lands exactly once."""
     emit_training_runs(settings, 0, 100)
     wait_for_counts(worker, expected(100, 0))
-    before = committed(settings, settings.topic_events)
-    assert sum(before.values()) == 100
+    before = wait_for_commits(settings, settings.topic_events)
     store = settings.state_dir / "chdb" / "store"
     subprocess.run(["chattr", "-R", "+i", str(store)], check=True)
     try:
@@ -248,11 +263,8 @@ def test_replays_and_duplicates_collapse(settings: Settings) -> None:
     replay = settings.replace(consumer_group=f"{settings.consumer_group}-replay")
     worker = WorkerProcess(replay).start()
     try:
-        deadline = time.monotonic() + 60
-        ends = end_offsets(replay, replay.topic_events)
-        while committed(replay, replay.topic_events) != ends:
-            assert time.monotonic() < deadline, worker.log()
-            time.sleep(0.3)
+        wait_for_commits(replay, replay.topic_events, timeout=60)
+        wait_for_commits(replay, replay.topic_inferences, timeout=60)
         assert counts(worker) == expected(120, 4)
         # The same event once more, as a producer retry would send it.
         [first] = [r for r in read_topic(replay, replay.topic_events) if r.offset == 0][:1]
@@ -332,7 +344,6 @@ def test_a_dlq_that_refuses_stops_commits_until_it_takes_the_record(settings: Se
     before it commits anything past it. With the limit raised, a new worker dead-letters
     it and stores its neighbours."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    dlq = ConfigResource(ConfigResource.Type.TOPIC, settings.topic_dlq)
     admin.create_topics([NewTopic(settings.topic_dlq, 1, 1, config={"max.message.bytes": "200"})])[
         settings.topic_dlq
     ].result()
@@ -352,7 +363,13 @@ def test_a_dlq_that_refuses_stops_commits_until_it_takes_the_record(settings: Se
     # Nothing committed (-1001), or at most up to the poison record, never past it.
     assert committed(settings, settings.topic_events)[0] < 2
     assert read_topic(settings, settings.topic_dlq) == []
-    admin.alter_configs([dlq.__class__(dlq.restype, dlq.name, {"max.message.bytes": "1048588"})])
+    raised = ConfigEntry(
+        "max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET
+    )
+    dlq = ConfigResource(
+        ConfigResource.Type.TOPIC, settings.topic_dlq, incremental_configs=[raised]
+    )
+    admin.incremental_alter_configs([dlq])[dlq].result()
     worker = WorkerProcess(settings).start()
     try:
         stored = worker.wait_for("SELECT offset FROM events_raw ORDER BY offset", 2)
