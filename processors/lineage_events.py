@@ -8,7 +8,8 @@ TransformationRun    ``job:J --job--> run:R``; ``dataset@v --input(role)--> run:
                      ``run:R --output(role)--> dataset@v``
 DatasetVersion       properties of ``dataset:D@V`` (hash, rows, schema, splits)
 SubjectLinks         ``subject_links`` rows: pseudonym -> node
-TrainingRun          ``dataset@v --input(split)--> run:R --output--> model:M@V``
+TrainingRun          ``dataset@v --input(split)--> run:R --output--> model:M@V``; when
+                     completed, a ``model_training`` row (the version's attribution)
 Deployment           ``model:M@V --deployed--> deployment:D``, a ``deployments`` row
 Inference(Batch)     ``inferences`` rows (predictions are not graph nodes: there are too many)
 Tag                  ``tags`` rows
@@ -156,6 +157,21 @@ def map_training_run(record: dict[str, Any], origin: Origin) -> RowBatch:
     for node, role in inputs:
         _node(batch, node, ns, when, eid)
         batch.edges.append((node, run, "input", role, when, run_uuid, eid))
+    # A model version is what a completed run made: a started run has not made it yet and a
+    # failed one never will, so neither may take over the version's attribution (a failed
+    # retry of a version that exists must not un-attribute its predictions).
+    if record["status"] == "COMPLETED":
+        batch.model_training.append(
+            (
+                model,
+                run,
+                [node for node, _ in inputs],
+                [role for _, role in inputs],
+                record["code_version"] or "",
+                when,
+                eid,
+            )
+        )
     return batch
 
 

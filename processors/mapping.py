@@ -62,6 +62,16 @@ COLUMN_EDGE_COLUMNS = (
     "run_id",
     "event_id",
 )
+# The training lineage of a model version, flattened for attribution (one row per version).
+MODEL_TRAINING_COLUMNS = (
+    "model_node",
+    "training_run",
+    "datasets",
+    "roles",
+    "code_version",
+    "event_time",
+    "event_id",
+)
 RAW_COLUMNS = (
     "event_id",
     "kind",
@@ -86,6 +96,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "tags": TAG_COLUMNS,
     "deployments": DEPLOYMENT_COLUMNS,
     "column_edges": COLUMN_EDGE_COLUMNS,
+    "model_training": MODEL_TRAINING_COLUMNS,
 }
 
 
@@ -124,6 +135,7 @@ class RowBatch:
     tags: list[tuple[Any, ...]] = field(default_factory=list)
     deployments: list[tuple[Any, ...]] = field(default_factory=list)
     column_edges: list[tuple[Any, ...]] = field(default_factory=list)
+    model_training: list[tuple[Any, ...]] = field(default_factory=list)
     events: int = 0  # events mapped into these rows
     sources: list[Source] = field(default_factory=list)
     salt: str = ""  # set when the batch must not be taken for a retry of an earlier insert

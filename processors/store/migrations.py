@@ -233,6 +233,223 @@ MIGRATIONS: tuple[Migration, ...] = (
             "TYPE minmax GRANULARITY 1",
         ),
     ),
+    Migration(
+        5,
+        "derived state: attribution of predictions, model closures, tag impacts",
+        (
+            # -- Attribution: which training run made the model behind each prediction.
+            f"""
+            CREATE TABLE IF NOT EXISTS model_training (
+                model_node String,
+                training_run String,
+                datasets Array(String),
+                roles Array(LowCardinality(String)),
+                code_version String,
+                event_time DateTime64(3, 'UTC'),
+                event_id String
+            )
+            -- One row per model version, its newest completed training run winning: what
+            -- that version's predictions are attributed to. Small and read whole by the
+            -- dictionary below, so no partitions; lineage never expires, so no TTL.
+            ENGINE = ReplacingMergeTree(event_time)
+            ORDER BY model_node
+            {_DEDUP}
+            """,
+            _source_columns("model_training"),
+            # Dictionaries read their source without FINAL, where a version's replaced row
+            # could win the race into the hash table: they read these views instead.
+            """
+            CREATE VIEW IF NOT EXISTS model_training_latest AS
+            SELECT model_node, training_run, datasets, roles FROM model_training FINAL
+            """,
+            """
+            CREATE VIEW IF NOT EXISTS deployment_periods AS
+            SELECT deployment, valid_from, valid_until, model_node FROM deployments FINAL
+            """,
+            # In memory, so attributing a prediction at insert time is a hash lookup. chDB
+            # never reloads a dictionary on its LIFETIME: the worker reloads both after
+            # writing their sources (processors.attribution); on a server the LIFETIME
+            # also picks up rows other writers added.
+            """
+            CREATE DICTIONARY IF NOT EXISTS model_training_dict (
+                model_node String,
+                training_run String,
+                datasets Array(String),
+                roles Array(String)
+            )
+            PRIMARY KEY model_node
+            SOURCE(CLICKHOUSE(TABLE 'model_training_latest'))
+            LIFETIME(MIN 5 MAX 30)
+            LAYOUT(COMPLEX_KEY_HASHED())
+            """,
+            # The model version a deployment served at a time, for predictions that name only
+            # the deployment. Periods overlap while a new version rolls out before the old
+            # one is closed: the later start wins.
+            """
+            CREATE DICTIONARY IF NOT EXISTS deployment_models (
+                deployment String,
+                valid_from DateTime64(3, 'UTC'),
+                valid_until Nullable(DateTime64(3, 'UTC')),
+                model_node String
+            )
+            PRIMARY KEY deployment
+            SOURCE(CLICKHOUSE(TABLE 'deployment_periods'))
+            LIFETIME(MIN 5 MAX 30)
+            LAYOUT(COMPLEX_KEY_RANGE_HASHED(range_lookup_strategy 'max'))
+            RANGE(MIN valid_from MAX valid_until)
+            """,
+            # Attributed at insert time by ClickHouse itself: dictionary lookups per row, no
+            # Python per prediction. Rows stored before their lineage arrived are rewritten
+            # later (processors.attribution). Parts written before this migration compute
+            # the columns when read, from the dictionaries as they are then.
+            """
+            ALTER TABLE inferences
+                ADD COLUMN IF NOT EXISTS served_model String DEFAULT if(
+                    model_node != '',
+                    model_node,
+                    dictGetOrDefault('deployment_models', 'model_node', deployment, event_time, '')
+                ),
+                ADD COLUMN IF NOT EXISTS training_run String DEFAULT
+                    dictGetOrDefault('model_training_dict', 'training_run', served_model, ''),
+                ADD COLUMN IF NOT EXISTS resolved UInt8 DEFAULT training_run != '',
+                -- Late resolution looks for unresolved rows: granules holding none are skipped.
+                ADD INDEX IF NOT EXISTS unresolved resolved TYPE minmax GRANULARITY 1
+            """,
+            # One row per prediction with the training data that may have influenced it.
+            """
+            CREATE VIEW IF NOT EXISTS attributions AS
+            SELECT
+                inference_id,
+                event_time,
+                model_node,
+                deployment,
+                served_model,
+                subject,
+                output,
+                input_datasets,
+                training_run,
+                if(resolved,
+                   dictGetOrDefault('model_training_dict', 'datasets', served_model,
+                                    CAST([], 'Array(String)')),
+                   CAST([], 'Array(String)')) AS training_datasets,
+                if(resolved,
+                   dictGetOrDefault('model_training_dict', 'roles', served_model,
+                                    CAST([], 'Array(String)')),
+                   CAST([], 'Array(String)')) AS training_roles,
+                resolved
+            FROM inferences
+            """,
+            # -- Edges by src, for downstream walks (the table is sorted by dst, for upstream
+            # ones). A projection rather than a second table: it lives in the same part as
+            # the rows, so replays, insert deduplication and recovery's deletes need nothing
+            # more. A delete drops the projection of the parts it touches (reads fall back
+            # to the table until a merge rebuilds it); 'rebuild' would leave the deleted
+            # rows visible through the projection.
+            """
+            ALTER TABLE edges MODIFY SETTING
+                deduplicate_merge_projection_mode = 'rebuild',
+                lightweight_mutation_projection_mode = 'drop'
+            """,
+            """
+            ALTER TABLE edges ADD PROJECTION IF NOT EXISTS by_src
+                (SELECT src, dst, relation, event_time ORDER BY src, dst)
+            """,
+            "ALTER TABLE edges MATERIALIZE PROJECTION by_src",
+            # -- Everything each model version was built from, transitively.
+            """
+            CREATE TABLE IF NOT EXISTS model_upstream (
+                model_node String,
+                ancestor_kind LowCardinality(String) DEFAULT splitByChar(':', ancestor)[1],
+                ancestor String,
+                depth SimpleAggregateFunction(min, UInt32),
+                since SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+                -- "Which models were built from X", the reverse question, reads by ancestor.
+                PROJECTION by_ancestor (SELECT * ORDER BY ancestor, model_node)
+            )
+            -- One row per (model version, ancestor) once merged: the shortest path's depth
+            -- and the earliest time some path was true. min() merges rows in any order, so
+            -- a shorter or earlier path found later is one more row, never an update. The
+            -- key starts with the model ("what was M built from", optionally of one kind).
+            -- Lineage never expires and reads are by model: no TTL, no partitions.
+            ENGINE = AggregatingMergeTree
+            ORDER BY (model_node, ancestor_kind, ancestor)
+            SETTINGS deduplicate_merge_projection_mode = 'rebuild',
+                     lightweight_mutation_projection_mode = 'drop'
+            """,
+            # -- Where each tag or incident reached downstream.
+            """
+            CREATE TABLE IF NOT EXISTS tag_impacts (
+                tag_node String,
+                tag LowCardinality(String),
+                incident_id String,
+                affected String,
+                kind LowCardinality(String),
+                depth UInt32,
+                window_start Nullable(DateTime64(3, 'UTC')),
+                window_end Nullable(DateTime64(3, 'UTC')),
+                active UInt8,
+                updated_at DateTime64(3, 'UTC') DEFAULT now64(3),
+                -- "Is X affected by anything" reads by affected node.
+                PROJECTION by_affected (SELECT * ORDER BY affected)
+            )
+            -- One row per (tag, affected node). Every write carries the tag's whole state
+            -- as it is now, so the newest write wins: a retraction is a newer row with
+            -- active = 0, kept for audit (no TTL). "What did incident I reach" is one key
+            -- range; the table is small next to inferences, so no partitions.
+            ENGINE = ReplacingMergeTree(updated_at)
+            ORDER BY (tag_node, tag, incident_id, affected)
+            SETTINGS deduplicate_merge_projection_mode = 'rebuild',
+                     lightweight_mutation_projection_mode = 'drop'
+            """,
+            """
+            CREATE VIEW IF NOT EXISTS active_tag_impacts AS
+            SELECT tag_node, tag, incident_id, affected, kind, depth, window_start, window_end
+            FROM tag_impacts FINAL
+            WHERE active = 1
+            """,
+            # Predictions inside an active tag's window [start, end), made by a model version
+            # it reached, or at a deployment it reached when the model behind the prediction
+            # is unknown or the tag sits on the deployment itself (so no prediction counts
+            # twice for one tag). The IN filters follow the sort key of inferences (model
+            # first, deployment-only predictions under model ''), so only the impacted
+            # models' and deployments' rows are read.
+            """
+            CREATE VIEW IF NOT EXISTS affected_predictions AS
+            SELECT
+                t.tag_node AS tag_node,
+                t.tag AS tag,
+                t.incident_id AS incident_id,
+                t.affected AS via,
+                i.inference_id AS inference_id,
+                i.event_time AS event_time,
+                i.model_node AS model_node,
+                i.deployment AS deployment,
+                i.served_model AS served_model,
+                i.subject AS subject,
+                i.output AS output
+            FROM inferences AS i
+            INNER JOIN (SELECT * FROM active_tag_impacts WHERE kind = 'model') AS t
+                ON i.served_model = t.affected
+            WHERE (i.model_node = ''
+                   OR i.model_node IN (SELECT affected FROM active_tag_impacts
+                                       WHERE kind = 'model'))
+              AND (t.window_start IS NULL OR i.event_time >= t.window_start)
+              AND (t.window_end IS NULL OR i.event_time < t.window_end)
+            UNION ALL
+            SELECT
+                t.tag_node, t.tag, t.incident_id, t.affected, i.inference_id, i.event_time,
+                i.model_node, i.deployment, i.served_model, i.subject, i.output
+            FROM inferences AS i
+            INNER JOIN (SELECT * FROM active_tag_impacts WHERE kind = 'deployment') AS t
+                ON i.deployment = t.affected
+            WHERE i.deployment IN (SELECT affected FROM active_tag_impacts
+                                   WHERE kind = 'deployment')
+              AND (t.depth = 0 OR i.served_model = '')
+              AND (t.window_start IS NULL OR i.event_time >= t.window_start)
+              AND (t.window_end IS NULL OR i.event_time < t.window_end)
+            """,
+        ),
+    ),
 )
 
 

@@ -1,0 +1,161 @@
+"""``model_upstream``: everything each model version was built from, kept transitive.
+
+After each stored batch, every path through one of its new edges X -> Y is a path from an
+ancestor A of X (or X itself) to a model M downstream of Y (or Y itself):
+``A ->* X -> Y ->* M``. So the batch's new pairs are (M, A) for those, with the shortest
+depth ``d(Y, M) + 1 + d(A, X)`` and the earliest "since" ``max(since(Y, M), t, since(A, X))``,
+both read off walks of the stored edges. A late edge extending a chain that already ends in
+a model adds its whole upstream to that model; pairs already stored as good are not written
+again. Walks read the stored graph, which holds the batch's own edges by now, so chains
+that arrive within one batch are found too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from processors.mapping import RowBatch
+from processors.store.connect import Store
+from processors.walks import (
+    LARGE_QUERY,
+    Adjacency,
+    Edge,
+    Hop,
+    adjacency,
+    batch_edges,
+    fetch,
+    insert,
+    reach,
+    strings,
+)
+
+UPSTREAM_COLUMNS = ("model_node", "ancestor", "depth", "since")
+
+Pair = tuple[str, str]  # (model version, ancestor)
+
+
+def is_model(node: str) -> bool:
+    return node.startswith("model:")
+
+
+def closure_pairs(
+    edges: Iterable[Edge],
+    down: Mapping[str, Mapping[str, Hop]],
+    up: Mapping[str, Mapping[str, Hop]],
+) -> dict[Pair, Hop]:
+    """The (model, ancestor) pairs that paths through ``edges`` make.
+
+    ``down[Y]`` is what is reachable downstream of each edge's Y, ``up[X]`` upstream of its
+    X, both including the node itself at depth 0.
+    """
+    out: dict[Pair, Hop] = {}
+    for e in edges:
+        models = [(m, h) for m, h in down[e.dst].items() if is_model(m)]
+        if not models:
+            continue
+        for ancestor, ha in up[e.src].items():
+            for model, hm in models:
+                if ancestor == model:
+                    continue  # a cycle back to the model
+                hop = Hop(hm.depth + 1 + ha.depth, max(hm.since, e.time, ha.since))
+                old = out.get((model, ancestor))
+                if old is not None:
+                    hop = Hop(min(old.depth, hop.depth), min(old.since, hop.since))
+                out[(model, ancestor)] = hop
+    return out
+
+
+def improvements(
+    found: Mapping[Pair, Hop], stored: Mapping[Pair, Hop]
+) -> list[tuple[str, str, int, int]]:
+    """Rows to write: pairs not stored yet, or now reached shorter or earlier."""
+    rows = []
+    for (model, ancestor), hop in sorted(found.items()):
+        old = stored.get((model, ancestor))
+        if old is None:
+            rows.append((model, ancestor, hop.depth, hop.since))
+        elif hop.depth < old.depth or hop.since < old.since:
+            rows.append((model, ancestor, min(hop.depth, old.depth), min(hop.since, old.since)))
+    return rows
+
+
+def stored_pairs(store: Store, pairs: Iterable[Pair]) -> dict[Pair, Hop]:
+    """What ``model_upstream`` holds for ``pairs``, merged."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    # By model only, the sort key's prefix; the pairs are picked out here. (A tuple IN over
+    # an array parameter is orders of magnitude slower in ClickHouse.)
+    result = store.query(
+        "SELECT model_node, ancestor, min(depth), toUnixTimestamp64Milli(min(since)) "
+        f"FROM model_upstream WHERE model_node IN {strings(sorted({m for m, _ in wanted}))} "
+        "GROUP BY model_node, ancestor",
+        settings=LARGE_QUERY,
+    )
+    return {(m, a): Hop(int(d), int(s)) for m, a, d, s in result.result_rows if (m, a) in wanted}
+
+
+def write(store: Store, found: Mapping[Pair, Hop]) -> int:
+    rows = improvements(found, stored_pairs(store, found))
+    insert(store, "model_upstream", UPSTREAM_COLUMNS, list(rows))
+    return len(rows)
+
+
+def below(new: Iterable[Edge], down_adj: Adjacency) -> tuple[dict[str, dict[str, Hop]], list[Edge]]:
+    """What lies downstream of each new edge, and the edges with a model there: only those
+    can change a closure."""
+    down = {y: reach(down_adj, y) for y in {e.dst for e in new}}
+    return down, [e for e in new if any(is_model(n) for n in down[e.dst])]
+
+
+def new_pairs(new: list[Edge], down_adj: Adjacency, up_adj: Adjacency) -> dict[Pair, Hop]:
+    """The pairs paths through ``new`` edges make, given the graph around them."""
+    down, relevant = below(new, down_adj)
+    up = {x: reach(up_adj, x) for x in {e.src for e in relevant}}
+    return closure_pairs(relevant, down, up)
+
+
+def full_closure(models: Iterable[str], up_adj: Adjacency) -> dict[Pair, Hop]:
+    """The closures of ``models``, walked from scratch."""
+    return {
+        (model, node): hop
+        for model in models
+        for node, hop in reach(up_adj, model).items()
+        if node != model
+    }
+
+
+def extend_closures(store: Store, batch: RowBatch) -> None:
+    """After-write step: add to ``model_upstream`` what the batch's new edges make reachable."""
+    new = batch_edges(batch)
+    if not new:
+        return
+    down, relevant = below(new, adjacency(fetch(store, {e.dst for e in new}, "down"), "down"))
+    if not relevant:
+        return  # most batches of transformations: no model below them yet
+    sources = {e.src for e in relevant}
+    up_adj = adjacency(fetch(store, sources, "up"), "up")
+    write(store, closure_pairs(relevant, down, {x: reach(up_adj, x) for x in sources}))
+
+
+def rebuild(store: Store, page: int = 500) -> int:
+    """Make ``model_upstream`` whole from the edges alone, ``page`` models per walk.
+
+    For a store whose edges predate the table, or to check the incremental upkeep; writes
+    only what is missing or improved, so it is safe at any time. Returns rows written.
+    """
+    written, after = 0, ""
+    while True:
+        models = [
+            r[0]
+            for r in store.query(
+                "SELECT DISTINCT node_id FROM nodes WHERE kind = 'model' "
+                "AND node_id > {after:String} ORDER BY node_id LIMIT {page:UInt32}",
+                {"after": after, "page": page},
+            ).result_rows
+        ]
+        if not models:
+            return written
+        up_adj = adjacency(fetch(store, models, "up"), "up")
+        written += write(store, full_closure(models, up_adj))
+        after = models[-1]

@@ -1,0 +1,176 @@
+"""Walks over the stored edge graph, for the state derived from it (closures, tag impacts).
+
+Edges point downstream: ``src`` was used to make ``dst``. A walk reads the edges of a whole
+frontier per query (upstream by ``dst``, the sort key of ``edges``; downstream by ``src``,
+its ``by_src`` projection), so a walk of depth d costs d indexed reads however wide it is.
+Who reaches what, how far and since when is then worked out here from those edges, by pure
+functions.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from processors.errors import StoreError
+from processors.mapping import EDGE_COLUMNS, RowBatch
+from processors.store.connect import Store
+
+# Deep enough for any real pipeline; also what stops a walk around a cycle.
+MAX_DEPTH = 100
+# The "since" of a walk's start: earlier than any edge, so max() over a path ignores it.
+ORIGIN = -(1 << 62)
+
+Direction = Literal["up", "down"]
+
+_SRC, _DST, _TIME = (EDGE_COLUMNS.index(c) for c in ("src", "dst", "event_time"))
+
+
+# Named tuples, not dataclasses: a batch makes tens of thousands, sorted and hashed in C.
+class Edge(NamedTuple):
+    src: str
+    dst: str
+    time: int  # epoch milliseconds: when the edge became true
+
+
+class Hop(NamedTuple):
+    """How a node is reached: the shortest path's length, and when the first path was true."""
+
+    depth: int
+    since: int  # epoch milliseconds; the latest edge of the path that was true first
+
+
+def kind_of(node: str) -> str:
+    return node.split(":", 1)[0]
+
+
+def millis(value: datetime | int) -> int:
+    """Epoch milliseconds of a time read from a mapper (either form) or from the store."""
+    if isinstance(value, int):
+        return value
+    return int(value.timestamp() * 1000 + 0.5)
+
+
+def batch_edges(batch: RowBatch) -> list[Edge]:
+    """The edges a batch wrote, each once."""
+    return sorted({Edge(r[_SRC], r[_DST], millis(r[_TIME])) for r in batch.edges})
+
+
+# For queries that carry such literals: ClickHouse parses at most 256 KiB of SQL by default.
+LARGE_QUERY = {"max_query_size": 1 << 28}
+
+
+def strings(values: Collection[str]) -> str:
+    """A ClickHouse array literal of ``values``, for ``x IN <it>``.
+
+    Sets of node ids run to tens of thousands per batch; as query parameters the client
+    escapes them a character at a time, which costs more than the query.
+    """
+    quoted = (v.replace("\\", "\\\\").replace("'", "\\'") for v in values)
+    return "['" + "','".join(quoted) + "']" if values else "[]"
+
+
+def fetch(
+    store: Store, starts: Collection[str], direction: Direction, max_depth: int = MAX_DEPTH
+) -> list[Edge]:
+    """Every edge within ``max_depth`` steps of ``starts``, walking ``direction``."""
+    key = "dst" if direction == "up" else "src"
+    sql = f"SELECT src, dst, toUnixTimestamp64Milli(event_time) FROM edges WHERE {key} IN "
+    seen = set(starts)
+    frontier = sorted(seen)
+    found: set[Edge] = set()
+    for _ in range(max_depth):
+        if not frontier:
+            break
+        step: set[str] = set()
+        for src, dst, when in store.query(
+            sql + strings(frontier), settings=LARGE_QUERY
+        ).result_rows:
+            found.add(Edge(src, dst, int(when)))
+            nxt = src if direction == "up" else dst
+            if nxt not in seen:
+                seen.add(nxt)
+                step.add(nxt)
+        frontier = sorted(step)
+    return sorted(found)
+
+
+Adjacency = Mapping[str, list[tuple[str, int]]]
+
+
+def adjacency(edges: Iterable[Edge], direction: Direction) -> dict[str, list[tuple[str, int]]]:
+    """Each node's neighbours one step ``direction``, with the time of the edge to them."""
+    out: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for e in edges:
+        if direction == "down":
+            out[e.src].append((e.dst, e.time))
+        else:
+            out[e.dst].append((e.src, e.time))
+    return out
+
+
+def reach(
+    adj: Adjacency,
+    start: str,
+    max_depth: int = MAX_DEPTH,
+    follow: Callable[[str, str], bool] | None = None,
+) -> dict[str, Hop]:
+    """Every node reachable from ``start`` (itself included, at depth 0).
+
+    ``depth`` is the shortest path's length. ``since`` is when the node first became
+    reachable: a path is true from its latest edge on, and the node from its earliest path
+    (a minimax path, found Dijkstra's way). ``follow(a, b)`` may refuse a step.
+    """
+    if start not in adj:
+        return {start: Hop(0, ORIGIN)}  # most walks of a batch end where they start
+    none: list[tuple[str, int]] = []
+    if follow is None:
+
+        def steps(node: str) -> list[tuple[str, int]]:
+            return adj.get(node, none)
+
+    else:
+
+        def steps(node: str) -> list[tuple[str, int]]:
+            return [(n, t) for n, t in adj.get(node, none) if follow(node, n)]
+
+    depth = {start: 0}
+    frontier = [start]
+    for level in range(1, max_depth + 1):
+        if not frontier:
+            break
+        step = []
+        for node in frontier:
+            for nxt, _ in steps(node):
+                if nxt not in depth:
+                    depth[nxt] = level
+                    step.append(nxt)
+        frontier = step
+    since = {start: ORIGIN}
+    heap = [(ORIGIN, start)]
+    while heap:
+        when, node = heapq.heappop(heap)
+        if when > since[node]:
+            continue
+        for nxt, edge_time in steps(node):
+            if nxt in depth:
+                cand = max(when, edge_time)
+                if nxt not in since or cand < since[nxt]:
+                    since[nxt] = cand
+                    heapq.heappush(heap, (cand, nxt))
+    return {node: Hop(d, since[node]) for node, d in depth.items()}
+
+
+def insert(store: Store, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert derived rows; a refusal is a StoreError, so the step is retried."""
+    if not rows:
+        return
+    try:
+        store.client.insert(table, rows, column_names=list(columns))
+    except ClickHouseError as exc:
+        raise StoreError(f"insert into {table} failed: {exc}") from exc

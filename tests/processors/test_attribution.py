@@ -1,0 +1,72 @@
+"""What attribution reacts to, and how often it reloads: pure functions, no store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from collector.events import DatasetRef, Deployment, TrainingRun
+from processors.attribution import GRACE_SECONDS, changed_keys, expire, reload_due
+from processors.mapping import Origin, RowBatch, map_event
+
+WHEN = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def rows(event: Any) -> RowBatch:
+    record = {"event_id": "e1", "event_time": WHEN, "producer": "p", "namespace": "ns"}
+    return map_event(event.SCHEMA, {**record, **event.fields()}, Origin("t", 0, 0))
+
+
+def training(status: str) -> TrainingRun:
+    return TrainingRun(
+        "churn",
+        "2.0",
+        [DatasetRef("crm/accounts", "v3", "train"), DatasetRef("crm/accounts", "v3-t", "test")],
+        run_id="r1",
+        code_version="git:8d41e07",
+        status=status,
+    )
+
+
+def test_a_completed_training_run_attributes_its_model_version() -> None:
+    batch = rows(training("COMPLETED"))
+    assert batch.model_training == [
+        (
+            "model:churn@2.0",
+            "run:r1",
+            ["dataset:crm/accounts@v3", "dataset:crm/accounts@v3-t"],
+            ["train", "test"],
+            "git:8d41e07",
+            WHEN,
+            "e1",
+        )
+    ]
+    keys = changed_keys(batch)
+    assert (keys.models, keys.deployments) == ({"model:churn@2.0"}, set())
+
+
+@pytest.mark.parametrize("status", ["STARTED", "FAILED"])
+def test_a_run_that_made_no_model_version_attributes_nothing(status: str) -> None:
+    batch = rows(training(status))
+    assert batch.model_training == []
+    assert len(batch.edges) == 3  # its lineage is kept all the same
+    assert not changed_keys(batch)
+
+
+def test_a_deployment_changes_its_deployment_predictions() -> None:
+    keys = changed_keys(rows(Deployment("prod/churn", "prod", "churn", "2.0", WHEN)))
+    assert (keys.models, keys.deployments) == (set(), {"deployment:prod/churn"})
+
+
+def test_reloads_take_at_most_a_fifth_of_the_time() -> None:
+    assert reload_due(now=100.0, reloaded_at=float("-inf"), reload_seconds=0.0)
+    assert not reload_due(now=100.4, reloaded_at=100.0, reload_seconds=0.1)
+    assert reload_due(now=100.5, reloaded_at=100.0, reload_seconds=0.1)
+
+
+def test_settled_keys_are_checked_again_for_a_grace_period() -> None:
+    recent = {"model:a@1": 0.0, "model:b@1": 10.0}
+    assert expire(recent, GRACE_SECONDS + 5.0) == {"model:b@1"}
+    assert recent == {"model:b@1": 10.0}
