@@ -11,6 +11,7 @@ global, so tests and the CLI can build as many apps as they need.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -26,9 +27,12 @@ from faust.web import Request, Response, View
 from collector.catalog import load_catalog
 from collector.config import Settings
 from collector.registry import SchemaRegistryClient
+from processors.attribution import SWEEP_SECONDS, Attribution
+from processors.closure import extend_closures
 from processors.consumer import BatchConsumer
-from processors.errors import ProcessorError, QueryError
+from processors.errors import ProcessorError, QueryError, StoreError
 from processors.graph_agent import (
+    AfterWrite,
     GraphProcessor,
     Rejected,
     avro_mapper,
@@ -41,6 +45,7 @@ from processors.openlineage import (
     map_openlineage,
     message_key,
 )
+from processors.propagation import propagate_tags
 from processors.query_runner import run_on_store
 from processors.sinks.clickhouse import ClickHouseSink
 from processors.store import migrate, open_store
@@ -165,15 +170,45 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     )
     catalog = load_catalog()
     limit = settings.max_event_bytes
+    # State derived from lineage (attribution, closures, tag impacts) follows each stored
+    # batch of it, on the store thread. Predictions need none: ClickHouse attributes them as
+    # they are inserted, so the inference hot path runs no step.
+    attribution = Attribution(store)
+    derived: list[AfterWrite] = [
+        attribution.after_write,
+        functools.partial(extend_closures, store),
+        functools.partial(propagate_tags, store),
+    ]
     processor = GraphProcessor(
-        avro_mapper(catalog, registry), sink, executor, dead_letter, max_bytes=limit
+        avro_mapper(catalog, registry),
+        sink,
+        executor,
+        dead_letter,
+        max_bytes=limit,
+        after_write=derived,
     )
     inference_processor = GraphProcessor(
         avro_mapper(catalog, registry), sink, executor, dead_letter, max_bytes=limit
     )
     ol_processor = GraphProcessor(
-        openlineage_mapper, sink, executor, dead_letter, max_bytes=settings.ingest_max_bytes
+        openlineage_mapper,
+        sink,
+        executor,
+        dead_letter,
+        max_bytes=settings.ingest_max_bytes,
+        after_write=derived,
     )
+
+    @app.timer(interval=SWEEP_SECONDS)  # type: ignore[untyped-decorator]
+    async def sweep_attributions() -> None:
+        # Settles what a rate-limited dictionary reload left pending, and predictions that
+        # raced a reload; a failure waits for the next tick rather than stopping ingest.
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, attribution.sweep)
+        except StoreError as exc:
+            log.warning("attribution sweep failed, trying again in %.0fs: %s", SWEEP_SECONDS, exc)
+        except Exception:
+            log.exception("attribution sweep failed")
 
     # batch_size counts events; a graph event makes about GRAPH_ROWS rows, an inference
     # record carries up to INFERENCE_BATCH predictions of one row each.
