@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from collector.errors import DecodeError
 from collector.registry import SchemaRegistryClient
 from collector.wire import Decoder, TransientDecodeError
 from processors.errors import RecordTooLargeError, StoreError
-from processors.mapping import MappingError, Origin, RowBatch, map_event
+from processors.mapping import TABLES, MappingError, Origin, RowBatch, map_event
 from processors.openlineage import map_openlineage
 from processors.recovery import Partition, Recovery
 from processors.sinks.clickhouse import ClickHouseSink
@@ -132,6 +133,23 @@ AfterWrite = Callable[[RowBatch], None]
 Bounds = dict[Partition, int]
 
 
+DEAD_LETTERS = list(TABLES).index("dead_letters")
+
+
+def dead_letter_rows(bad: Rejected) -> RowBatch:
+    """The ``dead_letters`` row of a rejected record."""
+    r = bad.record
+    row = (
+        bad.stage,
+        type(bad.error).__name__,
+        str(bad.error)[:1000],
+        (r.key or b"").decode("utf-8", "replace"),
+        len(r.value),
+        int(time.time() * 1000),
+    )
+    return RowBatch(dead_letters=[row])
+
+
 def partition_bounds(records: Sequence[Record]) -> tuple[Bounds, Bounds]:
     """First and last offset read from each partition of a batch."""
     firsts: dict[Partition, int] = {}
@@ -180,20 +198,32 @@ class GraphProcessor:
             return
         batch, rejected = map_records(self.mapper, records, self.max_bytes)
         for bad in rejected:
-            log.warning(
-                "record %s:%d@%d rejected at %s: %s",
-                bad.record.topic,
-                bad.record.partition,
-                bad.record.offset,
-                bad.stage,
-                bad.error,
-            )
-            await self.dead_letters(bad)
+            r = bad.record
+            batch.extend(dead_letter_rows(bad), Origin(r.topic, r.partition, r.offset))
         firsts, lasts = partition_bounds(records)
         store = self.sink.store
         # The store is blocking (chDB runs in-process): keep it off the event loop so
         # Kafka heartbeats and the web endpoint stay responsive during a long insert.
         kept = await self._until_stored(self.recovery.filter, store, batch, firsts)
+        # A dead letter whose row the store holds was sent by an earlier run: not again.
+        to_send = {
+            (s.origin.topic, s.origin.partition, s.origin.offset)
+            for s in kept.sources
+            if s.rows[DEAD_LETTERS]
+        }
+        for bad in rejected:
+            r = bad.record
+            if (r.topic, r.partition, r.offset) not in to_send:
+                continue
+            log.warning(
+                "record %s:%d@%d rejected at %s: %s",
+                r.topic,
+                r.partition,
+                r.offset,
+                bad.stage,
+                bad.error,
+            )
+            await self.dead_letters(bad)
         if len(kept.sources):
             await self._until_stored(self.sink.write, kept)
         for step in self.after_write:

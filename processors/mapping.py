@@ -72,6 +72,8 @@ MODEL_TRAINING_COLUMNS = (
     "event_time",
     "event_id",
 )
+# One row per record sent to the dead-letter topic: where it was read, and why it failed.
+DEAD_LETTER_COLUMNS = ("stage", "error_class", "error", "record_key", "record_bytes", "dead_at")
 RAW_COLUMNS = (
     "event_id",
     "kind",
@@ -97,6 +99,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "deployments": DEPLOYMENT_COLUMNS,
     "column_edges": COLUMN_EDGE_COLUMNS,
     "model_training": MODEL_TRAINING_COLUMNS,
+    "dead_letters": DEAD_LETTER_COLUMNS,
 }
 
 
@@ -136,6 +139,7 @@ class RowBatch:
     deployments: list[tuple[Any, ...]] = field(default_factory=list)
     column_edges: list[tuple[Any, ...]] = field(default_factory=list)
     model_training: list[tuple[Any, ...]] = field(default_factory=list)
+    dead_letters: list[tuple[Any, ...]] = field(default_factory=list)
     events: int = 0  # events mapped into these rows
     sources: list[Source] = field(default_factory=list)
     salt: str = ""  # set when the batch must not be taken for a retry of an earlier insert

@@ -12,7 +12,9 @@ from processors.errors import StoreError
 from processors.mapping import TABLES, RowBatch, Source
 from processors.store.connect import Store
 
-TIME_COLUMNS = frozenset({"event_time", "window_start", "window_end", "valid_from", "valid_until"})
+TIME_COLUMNS = frozenset(
+    {"event_time", "window_start", "window_end", "valid_from", "valid_until", "dead_at"}
+)
 
 # The columns naming the Kafka record each row came from. events_raw has always kept them
 # under these names; every other table gets them appended by the sink.

@@ -338,6 +338,28 @@ def test_poison_records_go_to_the_dlq_with_headers_and_neighbours_land(
     assert by_value[poison["unknown fingerprint"]]["lineage.exception.class"] == b"DecodeError"
     assert b"LINEAGE_MAX_EVENT_BYTES" in by_value[poison["oversize"]]["lineage.exception.message"]
 
+    # Read the topic again from the start, as a new consumer group: every record is
+    # recognised as stored or dead-lettered already, so neither table nor DLQ grows.
+    replay = settings.replace(consumer_group=f"{settings.consumer_group}-replay")
+    worker = WorkerProcess(replay).start()
+    try:
+        wait_for_commits(replay, replay.topic_events)
+        letters = worker.query(
+            "SELECT src_offset, stage, error_class, record_bytes FROM dead_letters "
+            "ORDER BY src_offset"
+        ).rows
+        assert [r[:2] for r in letters] == [
+            [1, "decode"],
+            [3, "decode"],
+            [5, "decode"],
+            [7, "size"],
+        ]
+        assert letters[3][3] == len(poison["oversize"])
+        assert worker.query("SELECT count() FROM events_raw").rows == [[5]]
+    finally:
+        worker.stop()
+    assert len(read_topic(settings, settings.topic_dlq)) == len(poison)
+
 
 def test_a_dlq_that_refuses_stops_commits_until_it_takes_the_record(settings: Settings) -> None:
     """The DLQ topic refuses records over 200 bytes; a poison record of 600 stops the worker
