@@ -103,6 +103,7 @@ class Settings:
     spool_max_bytes: int = 1 << 30
     max_event_bytes: int = 1 << 20
     ingest_max_bytes: int = 1 << 20
+    inference_retention_days: int = 0
     fault_kill_after_store: int = 0
 
     def __repr__(self) -> str:
@@ -330,6 +331,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "LINEAGE_INGEST_MAX_BYTES",
         "Largest request body the OpenLineage HTTP endpoint accepts. Default 1048576.",
         _positive_int,
+    ),
+    SettingSpec(
+        "inference_retention_days",
+        "LINEAGE_INFERENCE_RETENTION_DAYS",
+        "Days predictions are kept in the store; older ones are dropped as ClickHouse "
+        "merges. Predictions are about people: set this to your retention policy. "
+        "Default 0: kept for ever.",
+        _non_negative_int,
     ),
     SettingSpec(
         "fault_kill_after_store",

@@ -48,7 +48,7 @@ from processors.openlineage import (
 from processors.propagation import propagate_tags
 from processors.query_runner import run_on_store
 from processors.sinks.clickhouse import ClickHouseSink
-from processors.store import migrate, open_store
+from processors.store import apply_retention, migrate, open_store
 from processors.store.connect import Store
 from processors.topics import ensure_topics
 
@@ -334,6 +334,7 @@ def run_worker(settings: Settings) -> None:
     store = open_store(settings.effective_clickhouse_url, role="lineage worker")
     try:
         migrate(store)
+        apply_retention(store, settings.inference_retention_days)
         ensure_topics(settings, bootstrap)
         store.advertise(
             "lineage worker", f"http://{settings.worker_host}:{settings.worker_port}/sql"

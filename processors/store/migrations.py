@@ -512,3 +512,23 @@ def migrate(store: Store, migrations: tuple[Migration, ...] = MIGRATIONS) -> lis
         )
         ran.append(migration.version)
     return ran
+
+
+def apply_retention(store: Store, days: int) -> None:
+    """Keep predictions ``days`` days (0: for ever), as ``LINEAGE_INFERENCE_RETENTION_DAYS``.
+
+    A setting rather than a migration: how long predictions about people may be kept is a
+    policy each deployment sets, and may change. ClickHouse drops expired rows as it
+    merges; whole monthly partitions past the limit go at once.
+    """
+    if days > 0:
+        store.command(
+            f"ALTER TABLE inferences MODIFY TTL toDateTime(event_time) + INTERVAL {int(days)} DAY"
+        )
+    else:
+        ttl = store.query(
+            "SELECT engine_full FROM system.tables "
+            "WHERE database = currentDatabase() AND name = 'inferences'"
+        ).result_rows
+        if ttl and " TTL " in str(ttl[0][0]):
+            store.command("ALTER TABLE inferences REMOVE TTL")

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from collector.catalog import load_catalog
 from collector.wire import encode
@@ -14,17 +10,8 @@ from processors.graph_agent import Record, decode_and_map
 from processors.mapping import Origin, RowBatch, map_event
 from processors.recovery import Recovery
 from processors.sinks.clickhouse import ClickHouseSink
-from processors.store import migrate, open_store
 from processors.store.connect import Store
 from tests.processors.test_mapping import training_record
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"chdb://{tmp_path / 'chdb'}", role="test")
-    migrate(opened)
-    yield opened
-    opened.close()
 
 
 def batch_of(offsets: range, partition: int = 0) -> tuple[RowBatch, dict[tuple[str, int], int]]:
