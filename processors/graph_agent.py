@@ -1,8 +1,9 @@
 """The graph processor: a batch of Kafka records in, lineage rows in ClickHouse out.
 
-It knows nothing of faust: the agents in :mod:`processors.worker` hand it batches of
-:class:`Record` and acknowledge them only after :meth:`GraphProcessor.process` returned, so an
-offset is committed only once its rows are stored (or the record is safe in the DLQ).
+It knows nothing of Kafka clients: the consumers in :mod:`processors.consumer` hand it batches
+of :class:`Record` and commit their offsets only after :meth:`GraphProcessor.process`
+returned, so an offset is committed only once its rows are stored (or the record is safe in
+the DLQ). What an earlier run stored already is left out (:mod:`processors.recovery`).
 What a record's bytes are is the business of its :data:`RecordMapper`: Avro events of our own
 (:func:`avro_mapper`) or OpenLineage JSON (:func:`openlineage_mapper`).
 """

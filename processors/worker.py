@@ -1,8 +1,12 @@
 """The faust-streaming worker: Kafka topics in, ClickHouse rows out, queries served over HTTP.
 
-Two agents share one store thread: ``graph`` reads our own Avro events, ``openlineage`` reads
-OpenLineage JSON. The web server answers read-only SQL at ``/sql`` and takes OpenLineage events
-at ``POST /api/v1/lineage``, forwarding them to the OpenLineage topic.
+The faust app owns the process (start-up, signals, web server, producer, timers). Three
+:class:`~processors.consumer.BatchConsumer` s read the lineage, inference and OpenLineage
+topics in large batches and hand them to a :class:`~processors.graph_agent.GraphProcessor`
+each; all store calls go through one thread. After each lineage batch the derived state
+(attribution, model closures, tag impacts) follows. The web server answers read-only SQL at
+``/sql`` and takes OpenLineage events at ``POST /api/v1/lineage``, forwarding them to the
+OpenLineage topic.
 
 Built by :func:`build_app` from explicit settings and an open store; nothing here is a module
 global, so tests and the CLI can build as many apps as they need.
