@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from processors.mapping import DEPLOYMENT_COLUMNS, MODEL_TRAINING_COLUMNS, RowBatch
 from processors.store.connect import Store
-from processors.walks import LARGE_QUERY, strings
+from processors.walks import LARGE_QUERY, strings, written
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +48,11 @@ SERVED = (
 TRAINED = f"dictGetOrDefault('model_training_dict', 'training_run', {SERVED}, '')"
 
 
-def stale(models: str, deployments: str) -> str:
-    """Predictions of the ``models`` and ``deployments`` arrays (SQL expressions) whose stored
-    attribution is out of date.
-
-    Both arms follow the sort key of inferences: model first, and deployment-only
-    predictions sit under model '' sorted by deployment.
-    """
-    return (
-        f"(model_node IN {models} OR (model_node = '' AND "
-        f"(deployment IN {deployments} OR served_model IN {models}))) "
-        f"AND (served_model != {SERVED} OR training_run != {TRAINED})"
-    )
+def _member(column: str, named: set[str], subquery: str) -> str:
+    parts = [f"{column} IN {strings(sorted(named))}"] if named else []
+    if subquery:
+        parts.append(f"{column} IN ({subquery})")
+    return "(" + " OR ".join(parts) + ")" if parts else "0"
 
 
 _MODEL = MODEL_TRAINING_COLUMNS.index("model_node")
@@ -68,20 +61,41 @@ _DEPLOYMENT = DEPLOYMENT_COLUMNS.index("deployment")
 
 @dataclass
 class Keys:
-    """Model versions and deployments whose lineage changed."""
+    """Model versions and deployments whose lineage changed: named, or as the rows some
+    batches wrote (conditions of :func:`processors.walks.written`), which the store finds
+    faster than it parses tens of thousands of names."""
 
     models: set[str] = field(default_factory=set)
     deployments: set[str] = field(default_factory=set)
+    batches: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.models or self.deployments)
+        return bool(self.models or self.deployments or self.batches)
 
     def update(self, other: Keys) -> None:
         self.models |= other.models
         self.deployments |= other.deployments
+        self.batches += other.batches
+
+    def stale(self) -> str:
+        """Their predictions whose stored attribution is out of date.
+
+        Both arms follow the sort key of inferences: model first, and deployment-only
+        predictions sit under model '' sorted by deployment.
+        """
+        batches = " OR ".join(self.batches)
+        models = f"SELECT model_node FROM model_training WHERE {batches}" if batches else ""
+        deployments = f"SELECT deployment FROM deployments WHERE {batches}" if batches else ""
+        return (
+            f"({_member('model_node', self.models, models)} OR (model_node = '' AND "
+            f"({_member('deployment', self.deployments, deployments)} "
+            f"OR {_member('served_model', self.models, models)}))) "
+            f"AND (served_model != {SERVED} OR training_run != {TRAINED})"
+        )
 
 
 def changed_keys(batch: RowBatch) -> Keys:
+    """The model versions and deployments a batch's rows name."""
     return Keys(
         {r[_MODEL] for r in batch.model_training}, {r[_DEPLOYMENT] for r in batch.deployments}
     )
@@ -92,11 +106,9 @@ def reload_due(now: float, reloaded_at: float, reload_seconds: float) -> bool:
     return now - reloaded_at >= RELOAD_SHARE * reload_seconds
 
 
-def expire(recent: dict[str, float], now: float) -> set[str]:
-    """Drop keys settled more than GRACE_SECONDS ago; return those left."""
-    for key in [k for k, at in recent.items() if now - at > GRACE_SECONDS]:
-        del recent[key]
-    return set(recent)
+def unexpired(recent: list[tuple[float, Keys]], now: float) -> list[tuple[float, Keys]]:
+    """The keys settled at most GRACE_SECONDS ago."""
+    return [(at, keys) for at, keys in recent if now - at <= GRACE_SECONDS]
 
 
 class Attribution:
@@ -106,20 +118,18 @@ class Attribution:
         self.store = store
         self.clock = clock
         self.pending = Keys()
-        self.recent_models: dict[str, float] = {}
-        self.recent_deployments: dict[str, float] = {}
+        self.recent: list[tuple[float, Keys]] = []
         self.reloaded_at = float("-inf")
         self.reload_seconds = 0.0
         self.swept = False
-        self.rewritten = 0  # predictions rewritten, for tests and logs
+        self.rewritten = 0  # predictions rewritten, for logs
 
     def after_write(self, batch: RowBatch) -> None:
         """After-write step: attribute what a batch of training or deployment lineage
         makes attributable."""
-        keys = changed_keys(batch)
-        if not keys:
+        if not changed_keys(batch):
             return
-        self.pending.update(keys)
+        self.pending.update(Keys(batches=[written(batch)]))
         if reload_due(self.clock(), self.reloaded_at, self.reload_seconds):
             self.settle()
 
@@ -131,9 +141,11 @@ class Attribution:
         if self.pending:
             self.settle()
             return
-        now = self.clock()
-        recent = Keys(expire(self.recent_models, now), expire(self.recent_deployments, now))
-        if recent:
+        self.recent = unexpired(self.recent, self.clock())
+        if self.recent:
+            recent = Keys()
+            for _, keys in self.recent:
+                recent.update(keys)
             self.resolve(recent)
 
     def settle(self) -> None:
@@ -146,8 +158,7 @@ class Attribution:
         except Exception:
             self.pending.update(keys)  # retried with the step, or by the next sweep
             raise
-        self.recent_models.update(dict.fromkeys(keys.models, now))
-        self.recent_deployments.update(dict.fromkeys(keys.deployments, now))
+        self.recent.append((now, keys))
 
     def reload(self) -> None:
         start = self.clock()
@@ -158,12 +169,10 @@ class Attribution:
 
     def resolve(self, keys: Keys) -> int:
         """Rewrite the out-of-date attributions of ``keys``' predictions; returns how many."""
-        models, deployments = strings(sorted(keys.models)), strings(sorted(keys.deployments))
-        # Usually none (lineage comes first): one look, each array literal parsed once.
+        where = keys.stale()
+        # Usually none: lineage mostly comes before its predictions.
         count = self.store.query(
-            f"WITH {models} AS models, {deployments} AS deployments "
-            f"SELECT count() FROM inferences WHERE {stale('models', 'deployments')}",
-            settings=LARGE_QUERY,
+            f"SELECT count() FROM inferences WHERE {where}", settings=LARGE_QUERY
         )
         found = int(count.result_rows[0][0])
         if not found:
@@ -172,8 +181,7 @@ class Attribution:
         # arrives after its predictions) and waited for, so the next check sees it done.
         self.store.command(
             f"ALTER TABLE inferences UPDATE served_model = {SERVED}, "
-            f"training_run = {TRAINED}, resolved = {TRAINED} != '' "
-            f"WHERE {stale(models, deployments)}",
+            f"training_run = {TRAINED}, resolved = {TRAINED} != '' WHERE {where}",
             settings={**LARGE_QUERY, "mutations_sync": 1, "allow_nondeterministic_mutations": 1},
         )
         self.rewritten += found

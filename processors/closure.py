@@ -12,21 +12,23 @@ that arrive within one batch are found too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from processors.mapping import RowBatch
 from processors.store.connect import Store
 from processors.walks import (
     LARGE_QUERY,
+    NAMED_NODES,
     Adjacency,
     Edge,
     Hop,
     adjacency,
-    batch_edges,
+    among,
     fetch,
     insert,
+    new_edges,
     reach,
-    strings,
+    written,
 )
 
 UPSTREAM_COLUMNS = ("model_node", "ancestor", "depth", "since")
@@ -79,24 +81,29 @@ def improvements(
     return rows
 
 
-def stored_pairs(store: Store, pairs: Iterable[Pair]) -> dict[Pair, Hop]:
-    """What ``model_upstream`` holds for ``pairs``, merged."""
+def stored_pairs(
+    store: Store, pairs: Iterable[Pair], subquery: str = "", known: Collection[str] = ()
+) -> dict[Pair, Hop]:
+    """What ``model_upstream`` holds for ``pairs``, merged. Models among ``known`` are asked
+    for by ``subquery`` (see :func:`among`)."""
     wanted = set(pairs)
     if not wanted:
         return {}
     # By model only, the sort key's prefix; the pairs are picked out here. (A tuple IN over
-    # an array parameter is orders of magnitude slower in ClickHouse.)
+    # an array is orders of magnitude slower in ClickHouse.)
+    models = among("model_node", {m for m, _ in wanted}, subquery, known)
     result = store.query(
         "SELECT model_node, ancestor, min(depth), toUnixTimestamp64Milli(min(since)) "
-        f"FROM model_upstream WHERE model_node IN {strings(sorted({m for m, _ in wanted}))} "
-        "GROUP BY model_node, ancestor",
+        f"FROM model_upstream WHERE {models} GROUP BY model_node, ancestor",
         settings=LARGE_QUERY,
     )
     return {(m, a): Hop(int(d), int(s)) for m, a, d, s in result.result_rows if (m, a) in wanted}
 
 
-def write(store: Store, found: Mapping[Pair, Hop]) -> int:
-    rows = improvements(found, stored_pairs(store, found))
+def write(
+    store: Store, found: Mapping[Pair, Hop], subquery: str = "", known: Collection[str] = ()
+) -> int:
+    rows = improvements(found, stored_pairs(store, found, subquery, known))
     insert(store, "model_upstream", UPSTREAM_COLUMNS, list(rows))
     return len(rows)
 
@@ -127,15 +134,21 @@ def full_closure(models: Iterable[str], up_adj: Adjacency) -> dict[Pair, Hop]:
 
 def extend_closures(store: Store, batch: RowBatch) -> None:
     """After-write step: add to ``model_upstream`` what the batch's new edges make reachable."""
-    new = batch_edges(batch)
+    where = written(batch)
+    new = new_edges(store, batch, where)
     if not new:
         return
-    down, relevant = below(new, adjacency(fetch(store, {e.dst for e in new}, "down"), "down"))
+    dsts = {e.dst for e in new}
+    first = f"SELECT dst FROM edges WHERE {where}" if len(dsts) > NAMED_NODES else ""
+    down, relevant = below(new, adjacency(fetch(store, dsts, "down", first=first), "down"))
     if not relevant:
         return  # most batches of transformations: no model below them yet
     sources = {e.src for e in relevant}
-    up_adj = adjacency(fetch(store, sources, "up"), "up")
-    write(store, closure_pairs(relevant, down, {x: reach(up_adj, x) for x in sources}))
+    # The batch's sources by subquery are a superset of these: more walking, less parsing.
+    first = f"SELECT src FROM edges WHERE {where}" if len(sources) > NAMED_NODES else ""
+    up_adj = adjacency(fetch(store, sources, "up", first=first), "up")
+    found = closure_pairs(relevant, down, {x: reach(up_adj, x) for x in sources})
+    write(store, found, f"SELECT dst FROM edges WHERE {where}", dsts)
 
 
 def rebuild(store: Store, page: int = 500) -> int:
@@ -144,7 +157,7 @@ def rebuild(store: Store, page: int = 500) -> int:
     For a store whose edges predate the table, or to check the incremental upkeep; writes
     only what is missing or improved, so it is safe at any time. Returns rows written.
     """
-    written, after = 0, ""
+    count, after = 0, ""
     while True:
         models = [
             r[0]
@@ -155,7 +168,7 @@ def rebuild(store: Store, page: int = 500) -> int:
             ).result_rows
         ]
         if not models:
-            return written
+            return count
         up_adj = adjacency(fetch(store, models, "up"), "up")
-        written += write(store, full_closure(models, up_adj))
+        count += write(store, full_closure(models, up_adj))
         after = models[-1]

@@ -17,19 +17,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from processors.mapping import TAG_COLUMNS, RowBatch
+from processors.mapping import RowBatch
 from processors.store.connect import Store
 from processors.walks import (
     LARGE_QUERY,
     Adjacency,
     Edge,
     adjacency,
-    batch_edges,
     fetch,
     insert,
     kind_of,
+    new_edges,
     reach,
     strings,
+    written,
 )
 
 IMPACT_COLUMNS = (
@@ -45,7 +46,6 @@ IMPACT_COLUMNS = (
 )
 
 TagKey = tuple[str, str, str]  # (tagged node, tag, incident id)
-_NODE, _TAG, _INCIDENT = (TAG_COLUMNS.index(c) for c in ("node_id", "tag", "incident_id"))
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,6 @@ class Impact:
 
 
 ImpactRow = tuple[str, str, str, str, str, int, int | None, int | None, int]
-
-
-def tag_keys(batch: RowBatch) -> list[TagKey]:
-    return sorted({(r[_NODE], r[_TAG], r[_INCIDENT]) for r in batch.tags})
 
 
 @dataclass(frozen=True)
@@ -286,6 +282,8 @@ def carried(
 
 def extend_impacts(store: Store, new: list[Edge]) -> int:
     """Carry tags in force across ``new`` edges, from their sources onwards."""
+    if not new:
+        return 0
     at = active_impacts_at(store, sorted({e.src for e in new}))
     if not at:
         return 0
@@ -295,9 +293,16 @@ def extend_impacts(store: Store, new: list[Edge]) -> int:
     return write_impacts(store, carried(crossing, at, adjacency(edges, "down"), masking))
 
 
+def written_tags(store: Store, where: str) -> list[TagKey]:
+    """The tags the records ``where`` matches stored (see :func:`processors.walks.written`)."""
+    result = store.query(f"SELECT DISTINCT node_id, tag, incident_id FROM tags WHERE {where}")
+    return sorted((node, tag, incident) for node, tag, incident in result.result_rows)
+
+
 def propagate_tags(store: Store, batch: RowBatch) -> None:
     """After-write step: the batch's tags walked again, its new edges carrying tags on."""
-    refresh_tags(store, tag_keys(batch))
-    new = batch_edges(batch)
-    if new:
-        extend_impacts(store, new)
+    where = written(batch)
+    refresh_tags(store, written_tags(store, where))
+    # No tag anywhere, nothing to carry: the common case costs one count.
+    if int(store.query("SELECT count() FROM tag_impacts").result_rows[0][0]):
+        extend_impacts(store, new_edges(store, batch, where))

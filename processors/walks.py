@@ -57,46 +57,116 @@ def millis(value: datetime | int) -> int:
 
 
 def batch_edges(batch: RowBatch) -> list[Edge]:
-    """The edges a batch wrote, each once."""
+    """The edges a batch carries, each once."""
     return sorted({Edge(r[_SRC], r[_DST], millis(r[_TIME])) for r in batch.edges})
+
+
+def written(batch: RowBatch) -> str:
+    """SQL condition matching the rows a batch's Kafka records wrote, in any table.
+
+    A batch is a contiguous offset range per partition. Recovery may have left records out
+    of it because an earlier run stored them already, and that run may have died before its
+    after-write steps: reading the batch back by offsets finds those rows too, so a step
+    never misses what a crash interrupted. (The offset columns carry a minmax index.)
+    """
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
+    for source in batch.sources:
+        o = source.origin
+        lo, hi = ranges.get((o.topic, o.partition), (o.offset, o.offset))
+        ranges[(o.topic, o.partition)] = (min(lo, o.offset), max(hi, o.offset))
+    if not ranges:
+        return "0"
+    return (
+        "("
+        + " OR ".join(
+            f"(src_topic = {quote(t)} AND src_partition = {p} AND src_offset BETWEEN {lo} AND {hi})"
+            for (t, p), (lo, hi) in sorted(ranges.items())
+        )
+        + ")"
+    )
+
+
+def new_edges(store: Store, batch: RowBatch, where: str) -> list[Edge]:
+    """The edges stored by the records of ``batch`` (``where``, see :func:`written`): its
+    own, and any that recovery left out of it because they were stored already."""
+    stored = int(store.query(f"SELECT count() FROM edges WHERE {where}").result_rows[0][0])
+    if stored <= len(batch.edges):
+        return batch_edges(batch)  # the batch carries them all: no need to read them back
+    result = store.query(
+        f"SELECT DISTINCT src, dst, toUnixTimestamp64Milli(event_time) FROM edges WHERE {where}"
+    )
+    return sorted(Edge(src, dst, int(when)) for src, dst, when in result.result_rows)
 
 
 # For queries that carry such literals: ClickHouse parses at most 256 KiB of SQL by default.
 LARGE_QUERY = {"max_query_size": 1 << 28}
 
 
-def strings(values: Collection[str]) -> str:
+def quote(value: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def strings(values: Iterable[str]) -> str:
     """A ClickHouse array literal of ``values``, for ``x IN <it>``.
 
     Sets of node ids run to tens of thousands per batch; as query parameters the client
     escapes them a character at a time, which costs more than the query.
     """
-    quoted = (v.replace("\\", "\\\\").replace("'", "\\'") for v in values)
-    return "['" + "','".join(quoted) + "']" if values else "[]"
+    return "[" + ",".join(map(quote, values)) + "]"
+
+
+def among(
+    column: str, values: Collection[str], subquery: str = "", known: Collection[str] = ()
+) -> str:
+    """SQL for ``column IN values``: the values ``subquery`` yields (``known``) are asked of
+    the store by that subquery, only the others named."""
+    named = [v for v in values if v not in known] if subquery else list(values)
+    parts = [f"{column} IN {strings(sorted(named))}"] if named else []
+    if subquery and len(named) < len(values):
+        parts.append(f"{column} IN ({subquery})")
+    return "(" + " OR ".join(parts) + ")" if parts else "0"
+
+
+# Frontiers larger than this are asked of the store by subquery rather than named: the
+# store finds them faster than it parses them.
+NAMED_NODES = 2000
 
 
 def fetch(
-    store: Store, starts: Collection[str], direction: Direction, max_depth: int = MAX_DEPTH
+    store: Store,
+    starts: Collection[str],
+    direction: Direction,
+    max_depth: int = MAX_DEPTH,
+    first: str = "",
 ) -> list[Edge]:
-    """Every edge within ``max_depth`` steps of ``starts``, walking ``direction``."""
-    key = "dst" if direction == "up" else "src"
+    """Every edge within ``max_depth`` steps of ``starts``, walking ``direction``.
+
+    ``first`` is a subquery yielding ``starts`` (or more): a batch's nodes number tens of
+    thousands. Later large frontiers are asked for by nesting the previous step's query;
+    they then include nodes already seen, which costs a few more edges read, not more steps.
+    """
+    key, other = ("dst", "src") if direction == "up" else ("src", "dst")
     sql = f"SELECT src, dst, toUnixTimestamp64Milli(event_time) FROM edges WHERE {key} IN "
     seen = set(starts)
     frontier = sorted(seen)
+    nodes = f"({first})" if first else strings(frontier)
     found: set[Edge] = set()
     for _ in range(max_depth):
         if not frontier:
             break
         step: set[str] = set()
-        for src, dst, when in store.query(
-            sql + strings(frontier), settings=LARGE_QUERY
-        ).result_rows:
+        for src, dst, when in store.query(sql + nodes, settings=LARGE_QUERY).result_rows:
             found.add(Edge(src, dst, int(when)))
             nxt = src if direction == "up" else dst
             if nxt not in seen:
                 seen.add(nxt)
                 step.add(nxt)
         frontier = sorted(step)
+        if len(frontier) > NAMED_NODES:
+            nodes = f"(SELECT {other} FROM edges WHERE {key} IN {nodes})"
+        else:
+            nodes = strings(frontier)
     return sorted(found)
 
 
@@ -126,8 +196,19 @@ def reach(
     reachable: a path is true from its latest edge on, and the node from its earliest path
     (a minimax path, found Dijkstra's way). ``follow(a, b)`` may refuse a step.
     """
-    if start not in adj:
+    first = adj.get(start)
+    if first is None:
         return {start: Hop(0, ORIGIN)}  # most walks of a batch end where they start
+    if follow is not None:
+        first = [(n, t) for n, t in first if follow(start, n)]
+    if all(n not in adj for n, _ in first):
+        # One step and done, the usual shape (run -> model): no search needed.
+        near: dict[str, Hop] = {start: Hop(0, ORIGIN)}
+        for n, t in first:
+            hop = near.get(n)
+            if n != start and (hop is None or t < hop.since):
+                near[n] = Hop(1, t)
+        return near
     none: list[tuple[str, int]] = []
     if follow is None:
 

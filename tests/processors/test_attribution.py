@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from collector.events import DatasetRef, Deployment, TrainingRun
-from processors.attribution import GRACE_SECONDS, changed_keys, expire, reload_due
+from processors.attribution import GRACE_SECONDS, Keys, changed_keys, reload_due, unexpired
 from processors.mapping import Origin, RowBatch, map_event
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
@@ -67,6 +67,23 @@ def test_reloads_take_at_most_a_fifth_of_the_time() -> None:
 
 
 def test_settled_keys_are_checked_again_for_a_grace_period() -> None:
-    recent = {"model:a@1": 0.0, "model:b@1": 10.0}
-    assert expire(recent, GRACE_SECONDS + 5.0) == {"model:b@1"}
-    assert recent == {"model:b@1": 10.0}
+    old, new = Keys({"model:a@1"}), Keys({"model:b@1"})
+    assert unexpired([(0.0, old), (10.0, new)], GRACE_SECONDS + 5.0) == [(10.0, new)]
+
+
+def test_stale_predictions_are_looked_up_by_name_and_by_batch() -> None:
+    named = Keys({"model:a@1"}, {"deployment:prod/x"}).stale()
+    for part in (
+        "model_node IN ['model:a@1']",
+        "deployment IN ['deployment:prod/x']",
+        "served_model IN ['model:a@1']",
+    ):
+        assert part in named
+    assert "SELECT" not in named.split(" AND (served_model !=")[0]
+    by_batch = Keys(batches=["(src_offset = 1)"]).stale()
+    for part in (
+        "model_node IN (SELECT model_node FROM model_training WHERE (src_offset = 1))",
+        "deployment IN (SELECT deployment FROM deployments WHERE (src_offset = 1))",
+        "served_model IN (SELECT model_node FROM model_training WHERE (src_offset = 1))",
+    ):
+        assert part in by_batch

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 
-from processors.mapping import Origin, map_event
 from processors.propagation import (
     NO_MASKING,
     Impact,
@@ -16,7 +14,6 @@ from processors.propagation import (
     changed_rows,
     impacts_of,
     refreshed,
-    tag_keys,
 )
 from processors.walks import Edge, adjacency
 
@@ -99,26 +96,6 @@ def test_retraction_keeps_every_impact_inactive_and_writes_only_changes() -> Non
 def test_a_longer_path_found_later_keeps_the_shorter_depth() -> None:
     stored = {"model:d": Impact(3, None, None, True)}
     assert changed_rows(KEY, {"model:d": Impact(5, None, None, True)}, stored) == []
-
-
-def test_tag_keys_of_a_batch() -> None:
-    when = datetime(2026, 1, 1, tzinfo=UTC)
-    record = {
-        "event_id": "e1",
-        "event_time": when,
-        "producer": "p",
-        "namespace": "ns",
-        "node": "source:crm",
-        "tag": "pii",
-        "incident_id": None,
-        "record_count": None,
-        "window_start": None,
-        "window_end": None,
-        "reason": None,
-        "active": True,
-    }
-    batch = map_event("lineage.events.Tag", record, Origin("t", 0, 0))
-    assert tag_keys(batch) == [("source:crm", "pii", "")]
 
 
 def test_impacts_kept_up_edge_batch_by_edge_batch_equal_a_fresh_walk() -> None:
