@@ -122,16 +122,6 @@ def new_pairs(new: list[Edge], down_adj: Adjacency, up_adj: Adjacency) -> dict[P
     return closure_pairs(relevant, down, up)
 
 
-def full_closure(models: Iterable[str], up_adj: Adjacency) -> dict[Pair, Hop]:
-    """The closures of ``models``, walked from scratch."""
-    return {
-        (model, node): hop
-        for model in models
-        for node, hop in reach(up_adj, model).items()
-        if node != model
-    }
-
-
 def extend_closures(store: Store, batch: RowBatch) -> None:
     """After-write step: add to ``model_upstream`` what the batch's new edges make reachable."""
     where = written(batch)
@@ -149,26 +139,3 @@ def extend_closures(store: Store, batch: RowBatch) -> None:
     up_adj = adjacency(fetch(store, sources, "up", first=first), "up")
     found = closure_pairs(relevant, down, {x: reach(up_adj, x) for x in sources})
     write(store, found, f"SELECT dst FROM edges WHERE {where}", dsts)
-
-
-def rebuild(store: Store, page: int = 500) -> int:
-    """Make ``model_upstream`` whole from the edges alone, ``page`` models per walk.
-
-    For a store whose edges predate the table, or to check the incremental upkeep; writes
-    only what is missing or improved, so it is safe at any time. Returns rows written.
-    """
-    count, after = 0, ""
-    while True:
-        models = [
-            r[0]
-            for r in store.query(
-                "SELECT DISTINCT node_id FROM nodes WHERE kind = 'model' "
-                "AND node_id > {after:String} ORDER BY node_id LIMIT {page:UInt32}",
-                {"after": after, "page": page},
-            ).result_rows
-        ]
-        if not models:
-            return count
-        up_adj = adjacency(fetch(store, models, "up"), "up")
-        count += write(store, full_closure(models, up_adj))
-        after = models[-1]

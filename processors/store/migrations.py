@@ -266,12 +266,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             CREATE VIEW IF NOT EXISTS deployment_periods AS
             SELECT deployment, valid_from, valid_until, model_node FROM deployments FINAL
             """,
-            # In memory, so attributing a prediction at insert time is a hash lookup. chDB
-            # never reloads a dictionary on its LIFETIME: the worker reloads both after
-            # writing their sources (processors.attribution); on a server the LIFETIME
-            # also picks up rows other writers added.
+            # In memory, so attributing a prediction at insert time is a hash lookup; the
+            # run only (about 200 bytes a model version). chDB never reloads a dictionary on
+            # its LIFETIME: the worker reloads both after writing their sources
+            # (processors.attribution); on a server the LIFETIME also picks up rows other
+            # writers added.
             """
             CREATE DICTIONARY IF NOT EXISTS model_training_dict (
+                model_node String,
+                training_run String
+            )
+            PRIMARY KEY model_node
+            SOURCE(CLICKHOUSE(TABLE 'model_training_latest'))
+            LIFETIME(MIN 5 MAX 30)
+            LAYOUT(COMPLEX_KEY_HASHED())
+            """,
+            # The training data itself, read from the table at each lookup (a key lookup in
+            # model_training): the attributions view needs it per prediction asked about,
+            # never per prediction stored, so it holds no memory and is never stale.
+            """
+            CREATE DICTIONARY IF NOT EXISTS model_training_direct (
                 model_node String,
                 training_run String,
                 datasets Array(String),
@@ -279,8 +293,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             )
             PRIMARY KEY model_node
             SOURCE(CLICKHOUSE(TABLE 'model_training_latest'))
-            LIFETIME(MIN 5 MAX 30)
-            LAYOUT(COMPLEX_KEY_HASHED())
+            LAYOUT(COMPLEX_KEY_DIRECT())
             """,
             # The model version a deployment served at a time, for predictions that name only
             # the deployment. Periods overlap while a new version rolls out before the old
@@ -329,11 +342,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                 input_datasets,
                 training_run,
                 if(resolved,
-                   dictGetOrDefault('model_training_dict', 'datasets', served_model,
+                   dictGetOrDefault('model_training_direct', 'datasets', served_model,
                                     CAST([], 'Array(String)')),
                    CAST([], 'Array(String)')) AS training_datasets,
                 if(resolved,
-                   dictGetOrDefault('model_training_dict', 'roles', served_model,
+                   dictGetOrDefault('model_training_direct', 'roles', served_model,
                                     CAST([], 'Array(String)')),
                    CAST([], 'Array(String)')) AS training_roles,
                 resolved
@@ -411,8 +424,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             # it reached, or at a deployment it reached when the model behind the prediction
             # is unknown or the tag sits on the deployment itself (so no prediction counts
             # twice for one tag). The IN filters follow the sort key of inferences (model
-            # first, deployment-only predictions under model ''), so only the impacted
-            # models' and deployments' rows are read.
+            # first, deployment-only predictions under model '' by deployment), so only the
+            # impacted models' and deployments' rows are read: a deployment serving a
+            # reached model is reached too, through its deployed edge.
             """
             CREATE VIEW IF NOT EXISTS affected_predictions AS
             SELECT
@@ -430,9 +444,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             FROM inferences AS i
             INNER JOIN (SELECT * FROM active_tag_impacts WHERE kind = 'model') AS t
                 ON i.served_model = t.affected
-            WHERE (i.model_node = ''
-                   OR i.model_node IN (SELECT affected FROM active_tag_impacts
-                                       WHERE kind = 'model'))
+            WHERE (i.model_node IN (SELECT affected FROM active_tag_impacts
+                                    WHERE kind = 'model')
+                   OR (i.model_node = ''
+                       AND i.deployment IN (SELECT affected FROM active_tag_impacts
+                                            WHERE kind = 'deployment')))
               AND (t.window_start IS NULL OR i.event_time >= t.window_start)
               AND (t.window_end IS NULL OR i.event_time < t.window_end)
             UNION ALL
