@@ -36,10 +36,6 @@ UPSTREAM_COLUMNS = ("model_node", "ancestor", "depth", "since")
 Pair = tuple[str, str]  # (model version, ancestor)
 
 
-def is_model(node: str) -> bool:
-    return node.startswith("model:")
-
-
 def closure_pairs(
     edges: Iterable[Edge],
     down: Mapping[str, Mapping[str, Hop]],
@@ -51,19 +47,23 @@ def closure_pairs(
     X, both including the node itself at depth 0.
     """
     out: dict[Pair, Hop] = {}
-    for e in edges:
-        models = [(m, h) for m, h in down[e.dst].items() if is_model(m)]
-        if not models:
-            continue
-        for ancestor, ha in up[e.src].items():
-            for model, hm in models:
+    models_below: dict[str, list[tuple[str, int, int]]] = {}
+    for src, dst, when in edges:
+        models = models_below.get(dst)
+        if models is None:
+            models = models_below[dst] = [
+                (m, d, s) for m, (d, s) in down[dst].items() if m.startswith("model:")
+            ]
+        for ancestor, (ad, asince) in up[src].items():
+            for model, md, msince in models:
                 if ancestor == model:
                     continue  # a cycle back to the model
-                hop = Hop(hm.depth + 1 + ha.depth, max(hm.since, e.time, ha.since))
+                depth, since = md + 1 + ad, max(msince, when, asince)
                 old = out.get((model, ancestor))
-                if old is not None:
-                    hop = Hop(min(old.depth, hop.depth), min(old.since, hop.since))
-                out[(model, ancestor)] = hop
+                if old is None or depth < old.depth or since < old.since:
+                    if old is not None:
+                        depth, since = min(old.depth, depth), min(old.since, since)
+                    out[(model, ancestor)] = Hop(depth, since)
     return out
 
 
@@ -112,7 +112,8 @@ def below(new: Iterable[Edge], down_adj: Adjacency) -> tuple[dict[str, dict[str,
     """What lies downstream of each new edge, and the edges with a model there: only those
     can change a closure."""
     down = {y: reach(down_adj, y) for y in {e.dst for e in new}}
-    return down, [e for e in new if any(is_model(n) for n in down[e.dst])]
+    with_model = {y for y, nodes in down.items() if any(n.startswith("model:") for n in nodes)}
+    return down, [e for e in new if e.dst in with_model]
 
 
 def new_pairs(new: list[Edge], down_adj: Adjacency, up_adj: Adjacency) -> dict[Pair, Hop]:
