@@ -123,7 +123,8 @@ class Decoder:
                 f"schema id {schema_id} is {name or 'unnamed'}, not a lineage event"
             ) from None
         try:
-            writer = parse_schema(plain_timestamps(raw) if self.millis else raw, _write_hint=False)
+            # Marked as parsed (the default): fastavro then does not parse it again per record.
+            writer = parse_schema(plain_timestamps(raw) if self.millis else raw)
         except Exception as exc:  # fastavro raises several unrelated types for bad schemas
             raise DecodeError(f"schema id {schema_id} is not valid Avro: {exc}") from None
         self._by_id[schema_id] = (writer, reader)
