@@ -103,3 +103,8 @@ class ClickHouseSink:
                 )
             except ClickHouseError as exc:
                 raise StoreError(f"insert into {table} failed: {exc}") from exc
+            finally:
+                # The client's insert context keeps this very list in a reference cycle that
+                # only a full garbage collection breaks; emptied, the columns go right now
+                # instead of piling up over several batches.
+                data.clear()
