@@ -92,7 +92,7 @@ class Settings:
     consumer_group: str = "lineage-processors"
     worker_host: str = "127.0.0.1"
     worker_port: int = 6066
-    batch_size: int = 200_000
+    batch_size: int = 100_000
     batch_seconds: float = 0.5
     producer_name: str = field(default_factory=lambda: f"lineage-sdk@{socket.gethostname()}")
     kafka_start_timeout: float = 90.0
@@ -266,8 +266,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "batch_size",
         "LINEAGE_BATCH_SIZE",
         "Most events the worker writes to ClickHouse in one batch (each prediction counts "
-        "as one). Default 200000: each insert has a fixed cost, so fewer, larger ones keep "
-        "up with more.",
+        "as one). Default 100000: each insert has a fixed cost, so larger batches keep up "
+        "with more, but the worker holds a whole batch in memory. At 100000 it ingests "
+        "predictions about as fast as at 200000 and stays under 500 MB resident (see "
+        "Benchmarks).",
         _positive_int,
     ),
     SettingSpec(

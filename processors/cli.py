@@ -110,8 +110,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.footprint import lean_worker_process
     from processors.demo import DEMO_MODEL, DEMO_VERSION, run_demo
 
+    lean_worker_process()  # this process is the worker and nothing else
     answer = run_demo(settings, say=_say)
     _say(f"\n$ lineage upstream model:{DEMO_MODEL}@{DEMO_VERSION}")
     _say(render(answer, args.format))

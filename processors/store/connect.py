@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,9 +24,22 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.query import QueryResult
 
 from processors.errors import StoreBusyError, StoreError
+from processors.footprint import release_library_pages
 
 DEFAULT_DATABASE = "lineage"
 URL_HELP = "use chdb:///path/to/folder or http(s)://user:password@host:port/database"
+
+# Engine settings of embedded chDB, which shares the worker's memory. ClickHouse sizes its
+# caches for a server owning the machine (5 GiB each for marks, primary keys and index marks);
+# here they hold what the worker's own reads touch (recent parts, a node's edges), so a few
+# tens of MB each are plenty, and a long-running worker cannot grow past them as data grows.
+CHDB_OPTIONS: dict[str, int] = {
+    "mark_cache_size": 64 << 20,
+    "index_mark_cache_size": 32 << 20,
+    "primary_index_cache_size": 64 << 20,
+    "query_condition_cache_size": 16 << 20,
+    "compiled_expression_cache_size": 16 << 20,
+}
 
 
 def redact(url: str) -> str:
@@ -192,7 +206,7 @@ def _open_chdb(url: str, role: str) -> Store:
     assert data is not None
     lock = _take_lock(data, url, role)
     try:
-        client = clickhouse_connect.get_client(dsn=f"chdb://{data}")
+        client = clickhouse_connect.get_client(dsn=f"chdb://{data}", chdb_options=CHDB_OPTIONS)
         client.command(f"CREATE DATABASE IF NOT EXISTS {DEFAULT_DATABASE}")
         client.database = DEFAULT_DATABASE
     except Exception as exc:
@@ -203,6 +217,10 @@ def _open_chdb(url: str, role: str) -> Store:
                 f"data folder per process ({url})"
             ) from None
         raise StoreError(f"cannot open the embedded store {url}: {_short(exc)}") from exc
+    # The engine is up: what its start-up alone touched of its library need not stay resident.
+    library = getattr(sys.modules.get("chdb._chdb"), "__file__", None)
+    if library:
+        release_library_pages(library)
     return Store(client, url, DEFAULT_DATABASE, lock)
 
 

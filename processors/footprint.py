@@ -1,0 +1,87 @@
+"""The worker's process-wide footprint: what it loads, what stays resident, and how often
+Python looks for reference cycles.
+
+:func:`lean_worker_process` is for the worker process only, called once when it starts, never
+from library code: another process that opens a store (the CLI, tests) may want pyarrow, and
+keeps Python's defaults. :func:`release_library_pages` is harmless anywhere.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import re
+import sys
+
+# Objects allocated, net, before Python's youngest-generation cycle collection (default 700).
+# A batch makes millions of tuples and dicts that all live until it is stored; at the default
+# every one of them is traversed again and again while the batch grows, which cost a third of
+# the worker's CPU on graph events and almost half on predictions. None of them forms a cycle
+# (reference counting frees them), so the collector can run a hundred times less often.
+GC_YOUNG_THRESHOLD = 100_000
+
+_MADV_DONTNEED = 4
+_MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$")
+
+
+def lean_worker_process() -> None:
+    """Tune the worker process; call once, before the store is opened.
+
+    * chDB imports pyarrow when it is installed, for result formats the worker never asks for
+      (it reads and writes through clickhouse-connect's Native format); clickhouse-connect
+      imports pandas and numpy on the first insert only to check whether the data is a
+      DataFrame or an array. Together they keep about 90 MB resident. Both libraries treat
+      them as optional.
+    * Everything loaded so far (faust, aiokafka, the catalog) lives as long as the process:
+      frozen, the cycle collector no longer walks it, and it collects rarely (see above).
+    """
+    if "pyarrow" not in sys.modules:
+        sys.modules["pyarrow"] = None  # type: ignore[assignment]  # importing it now fails
+    from clickhouse_connect.driver import options
+
+    # Resolved once as "not installed": options.__getattr__ looks no further.
+    options.pd = None
+    options.pd_time_test = None
+    options.np = None
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
+
+
+def release_library_pages(library: str) -> int:
+    """Unmap the resident pages of ``library``'s read-only mappings; returns the bytes covered.
+
+    Loading chDB runs ClickHouse's static initialisers, spread over its 380 MB of code: about
+    250 MB of the library's pages become resident then and are never needed again. Only
+    mappings that are not writable and hold no page of their own (``Anonymous: 0``: nothing
+    was relocated or copied on write there) are touched, so every page dropped is an exact
+    copy of the file: the next access maps it again from the page cache, and nothing but
+    resident size changes. Linux only; elsewhere, or if anything is unexpected, a no-op.
+    """
+    try:
+        with open("/proc/self/smaps") as fh:
+            smaps = fh.read()
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        madvise = libc.madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    candidates: list[tuple[int, int]] = []
+    current: tuple[int, int] | None = None
+    for line in smaps.splitlines():
+        mapping = _MAPPING.match(line)
+        if mapping:
+            lo, hi, perms, path = mapping.groups()
+            wanted = path.endswith(library) and "w" not in perms
+            current = (int(lo, 16), int(hi, 16)) if wanted else None
+        elif current is not None and line.startswith("Anonymous:"):
+            if int(line.split()[1]) == 0:
+                candidates.append(current)
+            current = None
+    released = 0
+    for lo, hi in candidates:
+        if madvise(lo, hi - lo, _MADV_DONTNEED) == 0:
+            released += hi - lo
+    return released
