@@ -1,12 +1,18 @@
 """``lineage bench``: throughput measured against the ceilings of the parts we build on.
 
 Every figure comes from one run on one machine, so ratios between them mean something even on
-a noisy host: ours against fastavro alone, and against the raw producer sending the same bytes.
+a noisy host: ours against fastavro alone, and against the raw producer or consumer moving the
+same bytes. ``bench ingest`` runs its own worker, through the code ``lineage up`` uses, on
+topics, a consumer group and a store of its own, and removes them afterwards; it reports that
+worker's CPU time per event and resident memory (:class:`WorkerWatch`). The steady-rate mode,
+which measures freshness, is :mod:`processors.bench_freshness`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import statistics
 import time
 import uuid
@@ -16,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from collector import LineageClient
 from collector.config import Settings
 from collector.producer import DEFAULT_CONFIG
 from processors import local_worker
-from processors.topics import ensure_topics
+from processors.errors import ProcessorError
+from processors.topics import ensure_topics, topic_names
 
 
 @dataclass
@@ -168,6 +176,78 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class WorkerWatch:
+    """Resident memory and CPU time of a worker process, read from ``/proc`` while it works.
+
+    Memory: ``steady`` is the median of the samples taken while events flow, ``peak`` the
+    largest of them, ``high-water`` the kernel's mark since the process started (VmHWM, which
+    includes start-up). Resident memory is anonymous (Python objects, ClickHouse's allocations)
+    plus file-backed (mostly pages of chDB's 550 MB library in use); both are shown, with what
+    ClickHouse's own memory tracker counts of the anonymous part.
+    CPU: user and system time of the whole process (every thread, chDB's included) between
+    :meth:`start` and :meth:`stop`, per event; on a shared machine it moves far less than a
+    rate does, because time spent waiting for a core is not in it.
+    """
+
+    pid: int
+    samples: list[tuple[int, int, int]] = field(default_factory=list)  # rss, anon, file (kB)
+    peak_kb: int = 0
+    engine: list[int] = field(default_factory=list)  # bytes ClickHouse itself accounts for
+    cpu: list[float] = field(default_factory=list)  # process CPU seconds at start and stop
+
+    ENGINE_SQL = "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'"
+
+    def _status(self) -> dict[str, int]:
+        try:
+            text = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return {}
+        out = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                out[name] = int(value.split()[0])
+        return out
+
+    def sample(self) -> None:
+        status = self._status()
+        if "VmRSS" in status:
+            self.samples.append((status["VmRSS"], status["RssAnon"], status["RssFile"]))
+            self.peak_kb = max(self.peak_kb, status["VmHWM"])
+
+    def _cpu_seconds(self) -> float:
+        # Fields 14 and 15 of /proc/PID/stat, after the command name in parentheses.
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def start(self) -> None:
+        self.cpu = [self._cpu_seconds()]
+
+    def stop(self) -> None:
+        self.cpu.append(self._cpu_seconds())
+
+    def report(self, result: BenchResult, events: int) -> None:
+        if len(self.cpu) == 2 and events:
+            used = self.cpu[1] - self.cpu[0]
+            result.add("worker CPU per event", f"{used / events * 1e6:,.1f} µs ({used:.1f} s)")
+        if not self.samples:
+            result.add("worker resident memory", "n/a (no sample)")
+            return
+        rss, anon, file = (statistics.median(col) / 1024 for col in zip(*self.samples, strict=True))
+        peak = max(sample[0] for sample in self.samples) / 1024
+        engine = (
+            f", ClickHouse tracking {statistics.median(self.engine) / 2**20:.0f} MB of it"
+            if self.engine
+            else ""
+        )
+        result.add(
+            "worker resident memory",
+            f"{rss:.0f} MB steady, {peak:.0f} MB peak, {self.peak_kb / 1024:.0f} MB high-water "
+            f"(steady: {anon:.0f} MB anonymous{engine}; {file:.0f} MB file-backed)",
+        )
+
+
 def _graph_payloads(client: LineageClient, events: int) -> list[tuple[bytes, bytes, int]]:
     from collector import DatasetRef, TrainingRun
 
@@ -206,6 +286,71 @@ def _inference_payloads(client: LineageClient, events: int) -> list[tuple[bytes,
     return out
 
 
+@dataclass
+class IngestRun:
+    """A bench's own topics, consumer group, store and port, on the configured Kafka."""
+
+    settings: Settings  # the bench's settings, Kafka bootstrap resolved
+    kind: str  # "inferences" or "graph"
+    client: LineageClient
+    directory: Path
+
+    @classmethod
+    def create(cls, settings: Settings, kind: str) -> IngestRun:
+        tag = uuid.uuid4().hex[:8]
+        directory = (settings.state_dir / "bench" / tag).resolve()
+        run = settings.replace(
+            topic_events=f"bench.{tag}.events",
+            topic_inferences=f"bench.{tag}.inferences",
+            topic_openlineage=f"bench.{tag}.openlineage",
+            topic_dlq=f"bench.{tag}.dlq",
+            consumer_group=f"bench-{tag}",
+            state_dir=directory,
+            clickhouse_url="",
+            worker_port=_free_port(),
+            subject_key=settings.subject_key or "bench-key-" + "0" * 32,
+            kafka_bootstrap=settings.resolve_bootstrap(),
+            log_level="WARNING",
+        )
+        ensure_topics(run, run.kafka_bootstrap)
+        return cls(run, kind, LineageClient.from_settings(run, namespace="bench"), directory)
+
+    @property
+    def topic(self) -> str:
+        return (
+            self.settings.topic_inferences
+            if self.kind == "inferences"
+            else self.settings.topic_events
+        )
+
+    @property
+    def table(self) -> str:
+        """The table holding one row per event of this kind."""
+        return "inferences" if self.kind == "inferences" else "events_raw"
+
+    def start_worker(self) -> local_worker.WorkerStatus:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGE_")}
+        return local_worker.start(self.settings, {**env, **self.settings.to_env()})
+
+    def check_worker(self) -> None:
+        """Raise if the worker is gone: waiting on it would never end."""
+        if not local_worker.status(self.settings).running:
+            log = self.settings.worker_state_dir / "worker.log"
+            raise ProcessorError(f"the bench's worker stopped; see {log}")
+
+    def close(self, keep: bool = False) -> None:
+        """Stop the worker and remove what the run left (its store and topics) unless ``keep``."""
+        local_worker.stop(self.settings)
+        self.client.close()
+        if keep:
+            return
+        admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap})
+        with contextlib.suppress(Exception):
+            for future in admin.delete_topics(topic_names(self.settings)).values():
+                future.result(10)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def bench_ingest(
     settings: Settings, events: int, kind: str, say: Callable[[str], None] = print
 ) -> BenchResult:
@@ -215,90 +360,83 @@ def bench_ingest(
     from collector.wire import Decoder
     from processors.query_runner import EndpointRunner
 
-    tag = uuid.uuid4().hex[:8]
-    bench_dir = (settings.state_dir / "bench" / tag).resolve()
-    run = settings.replace(
-        topic_events=f"bench.{tag}.events",
-        topic_inferences=f"bench.{tag}.inferences",
-        topic_openlineage=f"bench.{tag}.openlineage",
-        topic_dlq=f"bench.{tag}.dlq",
-        consumer_group=f"bench-{tag}",
-        state_dir=bench_dir,
-        clickhouse_url="",
-        worker_port=_free_port(),
-        subject_key=settings.subject_key or "bench-key-" + "0" * 32,
-    )
-    bootstrap = settings.resolve_bootstrap()
-    ensure_topics(run, bootstrap)
-    client = LineageClient.from_settings(run.replace(kafka_bootstrap=bootstrap), namespace="bench")
-    say(f"encoding {events:,} {kind} events")
-    payloads = (_inference_payloads if kind == "inferences" else _graph_payloads)(client, events)
-    topic = run.topic_inferences if kind == "inferences" else run.topic_events
-    table = "inferences" if kind == "inferences" else "events_raw"
-    result = BenchResult(f"Ingest of {events:,} {kind} events ({len(payloads):,} Kafka records)")
-
-    # Ceiling 1: fastavro decoding the very records the worker will read.
-    decoder = Decoder(client.catalog, millis=True)  # as the worker decodes
-    start = time.perf_counter()
-    for _, value, _n in payloads:
-        decoder.decode(value)
-    decode_rate = events / (time.perf_counter() - start)
-    result.add("fastavro decode ceiling", f"{decode_rate:,.0f} events/s")
-
-    say(f"producing {len(payloads):,} records to {topic}")
-    raw = Producer({**DEFAULT_CONFIG, "bootstrap.servers": bootstrap})
-    for key, value, _n in payloads:
-        while True:
-            try:
-                raw.produce(topic, value, key)
-                break
-            except BufferError:
-                raw.poll(0.01)
-    raw.flush(120)
-
-    # Ceiling 2: a plain consumer reading the same bytes back from Kafka.
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-raw-{tag}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    seen, start = 0, 0.0
-    while seen < len(payloads):
-        asked = time.perf_counter()
-        batch = consumer.consume(1000, timeout=5)
-        if batch and not start:
-            start = asked  # from the first fetch that returned data: joining is not reading
-        seen += sum(1 for m in batch if m.error() is None)
-    consume_s = time.perf_counter() - start
-    consumer.close()
-    consume_rate = events / consume_s
-    result.add("raw Kafka consume ceiling", f"{consume_rate:,.0f} events/s")
-
-    say("starting a worker on the backlog")
-    worker_settings = run.replace(kafka_bootstrap=bootstrap, log_level="WARNING")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGE_")}
-    worker = local_worker.start(worker_settings, {**env, **worker_settings.to_env()})
+    run = IngestRun.create(settings, kind)
     try:
+        say(f"encoding {events:,} {kind} events")
+        make = _inference_payloads if kind == "inferences" else _graph_payloads
+        payloads = make(run.client, events)
+        result = BenchResult(
+            f"Ingest of {events:,} {kind} events ({len(payloads):,} Kafka records)"
+        )
+
+        # Ceiling 1: fastavro decoding the very records the worker will read.
+        decoder = Decoder(run.client.catalog, millis=True)  # as the worker decodes
+        start = time.perf_counter()
+        for _, value, _n in payloads:
+            decoder.decode(value)
+        decode_rate = events / (time.perf_counter() - start)
+        result.add("fastavro decode ceiling", f"{decode_rate:,.0f} events/s")
+
+        bootstrap = run.settings.kafka_bootstrap
+        say(f"producing {len(payloads):,} records to {run.topic}")
+        raw = Producer({**DEFAULT_CONFIG, "bootstrap.servers": bootstrap})
+        for key, value, _n in payloads:
+            while True:
+                try:
+                    raw.produce(run.topic, value, key)
+                    break
+                except BufferError:
+                    raw.poll(0.01)
+        raw.flush(120)
+
+        # Ceiling 2: a plain consumer reading the same bytes back from Kafka.
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"{run.settings.consumer_group}-raw",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.subscribe([run.topic])
+        seen, start = 0, 0.0
+        while seen < len(payloads):
+            asked = time.perf_counter()
+            batch = consumer.consume(1000, timeout=5)
+            if batch and not start:
+                start = asked  # from the first fetch that returned data: joining is not reading
+            seen += sum(1 for m in batch if m.error() is None)
+        consume_s = time.perf_counter() - start
+        consumer.close()
+        consume_rate = events / consume_s
+        result.add("raw Kafka consume ceiling", f"{consume_rate:,.0f} events/s")
+
+        say("starting a worker on the backlog")
+        worker = run.start_worker()
+        assert worker.pid is not None
+        watch = WorkerWatch(worker.pid)
         ready_at = time.perf_counter()
         query = EndpointRunner(worker.query_url)
         count, first_at, first_count, last_report = 0, 0.0, 0, 0.0
         while count < events:
-            count = int(query.run(f"SELECT count() FROM {table}").rows[0][0])
+            answer = query.run(f"SELECT (SELECT count() FROM {run.table}), ({watch.ENGINE_SQL})")
+            count, engine = (int(v) for v in answer.rows[0])
             now = time.perf_counter()
             if count and not first_at:
                 first_at, first_count = now, count
+                watch.start()
+            if count:
+                watch.sample()
+                watch.engine.append(engine)
             if now - last_report > 2:
+                run.check_worker()
                 say(f"  {count:,} / {events:,} stored")
                 last_report = now
             time.sleep(0.05)
         ingest_s = time.perf_counter() - first_at
-        rss = int(Path(f"/proc/{worker.pid}/status").read_text().split("VmRSS:")[1].split()[0])
+        watch.stop()
     finally:
-        local_worker.stop(worker_settings)
+        run.close()
     note = ""
     if first_count >= events:
         # Everything landed before the first look: count from the worker being ready,
@@ -309,6 +447,5 @@ def bench_ingest(
     result.add("end to end (Kafka -> worker -> ClickHouse)", f"{rate:,.0f} events/s{note}")
     result.add("end to end / raw consume", f"{rate / consume_rate:.2f}")
     result.add("end to end / fastavro decode", f"{rate / decode_rate:.2f}")
-    result.add("worker resident memory", f"{rss / 1024:.0f} MB")
-    client.close()
+    watch.report(result, events - first_count)
     return result

@@ -34,6 +34,13 @@ Settings come from LINEAGE_* environment variables; `lineage settings` lists the
 """
 
 
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{raw} is not a positive whole number")
+    return value
+
+
 def _say(message: str) -> None:
     print(message, flush=True)
 
@@ -103,17 +110,17 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from processors.footprint import lean_worker_process
     from processors.worker import run_worker
 
+    lean_worker_process()  # this process is the worker and nothing else
     run_worker(settings)
     return EXIT_OK
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from processors.footprint import lean_worker_process
     from processors.demo import DEMO_MODEL, DEMO_VERSION, run_demo
 
-    lean_worker_process()  # this process is the worker and nothing else
     answer = run_demo(settings, say=_say)
     _say(f"\n$ lineage upstream model:{DEMO_MODEL}@{DEMO_VERSION}")
     _say(render(answer, args.format))
@@ -146,6 +153,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.what == "sdk":
         result = bench.bench_sdk(settings, args.events, say=_say)
+    elif args.rate is not None:
+        from processors.bench_freshness import bench_freshness
+
+        result = bench_freshness(settings, args.kind, args.rate, args.seconds, say=_say)
     else:
         result = bench.bench_ingest(settings, args.events, args.kind, say=_say)
     _say("")
@@ -210,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Measure throughput against the ceilings of the parts underneath, in one run. "
         "`sdk`: inference logging into Kafka vs fastavro encoding and the raw producer. "
         "`ingest`: events through Kafka and a worker into the store until lag is zero, vs "
-        "raw Kafka consumption and fastavro decoding of the same records.",
+        "raw Kafka consumption and fastavro decoding of the same records; with --rate, "
+        "events at a steady rate and how long each takes to become queryable.",
     )
     bench.add_argument("what", choices=["sdk", "ingest"], help="what to measure")
     bench.add_argument(
@@ -220,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="ingest: which events (default inferences)",
     )
     bench.add_argument("--events", type=int, default=1_000_000, help="events to send")
+    bench.add_argument(
+        "--rate",
+        type=_positive_int,
+        help="ingest: send this many events per second instead of a backlog, and measure "
+        "event time to queryable",
+    )
+    bench.add_argument(
+        "--seconds", type=float, default=20.0, help="ingest --rate: how long to send (default 20)"
+    )
     add("settings", cmd_settings, "List every setting and its environment variable.")
     return parser
 
