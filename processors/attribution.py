@@ -14,9 +14,10 @@ stored before their lineage arrived, without reading Kafka again:
 - A reload reads its whole table (about 1.5 s at a million model versions), so reloads may
   take at most 1/RELOAD_SHARE of the store thread; a batch arriving sooner leaves its keys
   pending for the periodic :meth:`Attribution.sweep`.
-- The sweep also checks settled keys again for GRACE_SECONDS: a prediction another writer
-  inserted while the dictionary was being reloaded got the old answer. Its first run looks
-  at every unresolved prediction, for a worker stopped between a write and this step.
+- The sweep also checks the unresolved predictions of settled keys again for
+  GRACE_SECONDS: one another writer inserted while the dictionary was being reloaded got
+  the old answer. Its first run looks at every unresolved prediction whose lineage is
+  stored, for a worker stopped between a write and this step.
 """
 
 from __future__ import annotations
@@ -134,19 +135,25 @@ class Attribution:
             self.settle()
 
     def sweep(self) -> None:
-        """Periodic: settle pending keys, check recently settled ones again."""
-        if not self.swept:
-            self.pending.update(self.unresolved())
-            self.swept = True
+        """Periodic: settle pending keys; look again at unresolved predictions of recently
+        settled ones; once, at the first sweep, at every unresolved prediction whose
+        lineage is known."""
         if self.pending:
             self.settle()
-            return
+        if not self.swept:
+            keys = self.unresolved()
+            if keys:
+                self.reload()
+                self.resolve(keys, unresolved_only=True)
+            self.swept = True
         self.recent = unexpired(self.recent, self.clock())
         if self.recent:
             recent = Keys()
             for _, keys in self.recent:
                 recent.update(keys)
-            self.resolve(recent)
+            # What a race leaves is a prediction the old dictionary could not resolve:
+            # the unresolved rows alone, which the skip index on `resolved` finds cheaply.
+            self.resolve(recent, unresolved_only=True)
 
     def settle(self) -> None:
         """Reload the dictionaries, then rewrite what the pending keys make stale."""
@@ -167,9 +174,10 @@ class Attribution:
         self.reloaded_at = self.clock()
         self.reload_seconds = self.reloaded_at - start
 
-    def resolve(self, keys: Keys) -> int:
-        """Rewrite the out-of-date attributions of ``keys``' predictions; returns how many."""
-        where = keys.stale()
+    def resolve(self, keys: Keys, unresolved_only: bool = False) -> int:
+        """Rewrite the out-of-date attributions of ``keys``' predictions (or only of the
+        unresolved ones); returns how many."""
+        where = keys.stale() + (" AND resolved = 0" if unresolved_only else "")
         # Usually none: lineage mostly comes before its predictions.
         count = self.store.query(
             f"SELECT count() FROM inferences WHERE {where}", settings=LARGE_QUERY
@@ -189,10 +197,13 @@ class Attribution:
         return found
 
     def unresolved(self) -> Keys:
-        """Model versions and deployments of every unresolved prediction."""
+        """Model versions and deployments of unresolved predictions that the lineage stored
+        so far can resolve (those still waiting for theirs are left alone)."""
         keys = Keys()
         for model, deployment in self.store.query(
-            "SELECT DISTINCT model_node, deployment FROM inferences WHERE resolved = 0"
+            "SELECT DISTINCT model_node, deployment FROM inferences WHERE resolved = 0 AND "
+            "(model_node IN (SELECT model_node FROM model_training) OR (model_node = '' AND "
+            "deployment IN (SELECT deployment FROM deployments)))"
         ).result_rows:
             if model:
                 keys.models.add(model)
