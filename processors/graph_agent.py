@@ -227,8 +227,10 @@ class GraphProcessor:
             await self.dead_letters(bad)
         if len(kept.sources):
             await self._until_stored(self.sink.write, kept)
+        # Derived steps see the whole batch, not what recovery left to write: a crash between
+        # the insert and the steps must not cost the records it had stored their steps.
         for step in self.after_write:
-            await self._until_stored(step, kept)
+            await self._until_stored(step, batch)
         self.recovery.advance(lasts)
         self.written += len(batch)
         self.rejected += len(rejected)
