@@ -168,6 +168,11 @@ def bench_sdk(settings: Settings, events: int, say: Callable[[str], None] = prin
     return result
 
 
+# A backlog run gives up when the stored count stands still this long (a worker that lost
+# Kafka keeps answering queries, so waiting for it would never end).
+STALL_SECONDS = 120.0
+
+
 def _free_port() -> int:
     import socket
 
@@ -361,6 +366,7 @@ def bench_ingest(
     from processors.query_runner import EndpointRunner
 
     run = IngestRun.create(settings, kind)
+    complete = False
     try:
         say(f"encoding {events:,} {kind} events")
         make = _inference_payloads if kind == "inferences" else _graph_payloads
@@ -418,10 +424,19 @@ def bench_ingest(
         ready_at = time.perf_counter()
         query = EndpointRunner(worker.query_url)
         count, first_at, first_count, last_report = 0, 0.0, 0, 0.0
+        moved_count, moved_at = 0, ready_at
         while count < events:
             answer = query.run(f"SELECT (SELECT count() FROM {run.table}), ({watch.ENGINE_SQL})")
             count, engine = (int(v) for v in answer.rows[0])
             now = time.perf_counter()
+            if count != moved_count:
+                moved_count, moved_at = count, now
+            elif now - moved_at > STALL_SECONDS:
+                log = run.settings.worker_state_dir / "worker.log"
+                raise ProcessorError(
+                    f"no event stored for {STALL_SECONDS:.0f} s ({count:,} of {events:,}): is "
+                    f"Kafka still up? The run's store, topics and worker log ({log}) are kept"
+                )
             if count and not first_at:
                 first_at, first_count = now, count
                 watch.start()
@@ -435,8 +450,9 @@ def bench_ingest(
             time.sleep(0.05)
         ingest_s = time.perf_counter() - first_at
         watch.stop()
+        complete = True
     finally:
-        run.close()
+        run.close(keep=not complete)
     note = ""
     if first_count >= events:
         # Everything landed before the first look: count from the worker being ready,
