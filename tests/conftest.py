@@ -66,12 +66,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
-    """Settings with this test's own topics, consumer group, state folder and ports."""
+def isolated_settings(state_dir: Path, kafka_bootstrap: str) -> Settings:
+    """Settings with topics, consumer group, state folder and ports of their own."""
     tag = uuid.uuid4().hex[:8]
     return Settings(
-        state_dir=tmp_path / "state",
+        state_dir=state_dir,
         kafka_bootstrap=kafka_bootstrap,
         topic_events=f"t{tag}.events",
         topic_inferences=f"t{tag}.inferences",
@@ -83,6 +82,12 @@ def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
         batch_seconds=0.2,
         log_level="INFO",
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
+    """Settings with this test's own topics, consumer group, state folder and ports."""
+    return isolated_settings(tmp_path / "state", kafka_bootstrap)
 
 
 def child_env(settings: Settings) -> dict[str, str]:

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,7 @@ from collector.events import (
     TrainingRun,
     TransformationRun,
 )
-from tests.conftest import WorkerProcess, free_port, run_cli
+from tests.conftest import WorkerProcess, isolated_settings, run_cli
 
 BASE = datetime(2026, 4, 1, tzinfo=UTC)
 
@@ -50,21 +49,7 @@ def run(name: str) -> str:
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> Settings:
     """Like conftest's ``settings``, for the module: topics, group, store and port of its own."""
-    tag = uuid.uuid4().hex[:8]
-    state: Path = tmp_path_factory.mktemp("derived") / "state"
-    return Settings(
-        state_dir=state,
-        kafka_bootstrap=kafka_bootstrap,
-        topic_events=f"t{tag}.events",
-        topic_inferences=f"t{tag}.inferences",
-        topic_openlineage=f"t{tag}.openlineage",
-        topic_dlq=f"t{tag}.dlq",
-        topic_partitions=2,
-        consumer_group=f"g{tag}",
-        worker_port=free_port(),
-        batch_seconds=0.2,
-        log_level="INFO",
-    )
+    return isolated_settings(tmp_path_factory.mktemp("derived") / "state", kafka_bootstrap)
 
 
 @pytest.fixture(scope="module")
