@@ -23,6 +23,15 @@ system-deps:
 	    exit 1; \
 	  fi; \
 	fi
+	@# Graphviz's `dot` draws `lineage graph --format svg`.
+	@if ! command -v dot >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq graphviz; \
+	  else \
+	    echo "Graphviz is needed for SVG pictures: apt-get install graphviz" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
