@@ -51,6 +51,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:  # also refuses nan
+        raise ValueError("must be 0 or a positive number")
+    return value
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 <= value <= 65535:
@@ -105,6 +112,8 @@ class Settings:
     ingest_max_bytes: int = 1 << 20
     inference_retention_days: int = 0
     fault_kill_after_store: int = 0
+    lag_interval: float = 5.0
+    coverage_interval: float = 60.0
 
     def __repr__(self) -> str:
         shown = []
@@ -259,7 +268,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "worker_port",
         "LINEAGE_WORKER_PORT",
-        "Port of the worker's HTTP endpoint (read-only SQL at `/sql`). Default 6066.",
+        "Port of the worker's HTTP endpoint: read-only SQL at `/sql`, Prometheus metrics at "
+        "`/metrics`, probes at `/healthz` and `/readyz`. Default 6066.",
         _port,
     ),
     SettingSpec(
@@ -349,6 +359,23 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "its Nth batch, before committing that batch's offsets, the moment a crash is "
         "hardest to recover from. Default 0: never.",
         _non_negative_int,
+    ),
+    SettingSpec(
+        "lag_interval",
+        "LINEAGE_LAG_INTERVAL",
+        "Seconds between measurements of the consumer group's lag, per partition: log-end "
+        "offsets against the group's committed offsets, and the age of the oldest record not "
+        "yet committed (`lineage_consumer_lag_records`, `lineage_consumer_lag_seconds`). "
+        "Default 5. 0: not measured.",
+        _non_negative_float,
+    ),
+    SettingSpec(
+        "coverage_interval",
+        "LINEAGE_COVERAGE_INTERVAL",
+        "Seconds between coverage measurements (`lineage_coverage_*`): a few aggregate queries "
+        "on the store, run between batches. Default 60. 0: not measured (run it on one worker "
+        "of a group, say, as every worker would report the same figures).",
+        _non_negative_float,
     ),
     SettingSpec(
         "log_level",
