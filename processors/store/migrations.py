@@ -512,6 +512,213 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        8,
+        "answers: prediction lookups by id and person, parameterised views for each question",
+        (
+            # Attribution asks for one prediction by id, access and erasure requests for one
+            # person's: among 100M rows sorted by model and time, the bloom filters still
+            # read their whole index. Projection indexes hold each part's rows sorted by the
+            # column with their offsets only, so a lookup is a binary search and reads a
+            # granule. In the part, like by_src on edges: replays, deduplication and
+            # recovery's deletes (rebuilt) need nothing more.
+            """
+            ALTER TABLE inferences MODIFY SETTING
+                deduplicate_merge_projection_mode = 'rebuild',
+                lightweight_mutation_projection_mode = 'rebuild'
+            """,
+            "ALTER TABLE inferences ADD PROJECTION IF NOT EXISTS by_inference "
+            "INDEX inference_id TYPE basic",
+            "ALTER TABLE inferences ADD PROJECTION IF NOT EXISTS by_subject "
+            "INDEX subject TYPE basic",
+            "ALTER TABLE inferences MATERIALIZE PROJECTION by_inference",
+            "ALTER TABLE inferences MATERIALIZE PROJECTION by_subject",
+            # Walks over the edges, as the graph was at as_of, following only the relations
+            # named (all when empty). Each step keeps one row per node, so paths never
+            # multiply; a node is reported at its shortest depth, with the earliest time
+            # some path to it was true. `lineage upstream|downstream` answer the same.
+            """
+            CREATE VIEW IF NOT EXISTS upstream_of AS
+            WITH RECURSIVE walk AS (
+                SELECT src AS node, 1 AS hops, min((dst, relation, role)) AS edge,
+                       min(event_time) AS since
+                FROM edges
+                WHERE dst = {node:String} AND event_time <= {as_of:DateTime64(3, 'UTC')}
+                  AND (empty({relations:Array(String)}) OR has({relations:Array(String)}, relation))
+                GROUP BY src
+                UNION ALL
+                SELECT e.src, min(walk.hops) + 1, min((e.dst, e.relation, e.role)),
+                       min(greatest(e.event_time, walk.since))
+                FROM edges AS e INNER JOIN walk ON e.dst = walk.node
+                WHERE walk.hops < {max_depth:UInt32} AND e.dst IN (SELECT node FROM walk)
+                  AND e.event_time <= {as_of:DateTime64(3, 'UTC')}
+                  AND (empty({relations:Array(String)})
+                       OR has({relations:Array(String)}, e.relation))
+                GROUP BY e.src
+            )
+            SELECT min(hops) AS depth, node, splitByChar(':', node)[1] AS kind,
+                   argMin(edge, hops).2 AS relation, argMin(edge, hops).3 AS role,
+                   argMin(edge, hops).1 AS via, min(since) AS since
+            FROM walk
+            GROUP BY node
+            """,
+            # Downstream reads edges by src through their by_src projection, which holds no
+            # role: the relation says how each node was reached.
+            """
+            CREATE VIEW IF NOT EXISTS downstream_of AS
+            WITH RECURSIVE walk AS (
+                SELECT dst AS node, 1 AS hops, min((src, relation)) AS edge,
+                       min(event_time) AS since
+                FROM edges
+                WHERE src = {node:String} AND event_time <= {as_of:DateTime64(3, 'UTC')}
+                  AND (empty({relations:Array(String)}) OR has({relations:Array(String)}, relation))
+                GROUP BY dst
+                UNION ALL
+                SELECT e.dst, min(walk.hops) + 1, min((e.src, e.relation)),
+                       min(greatest(e.event_time, walk.since))
+                FROM edges AS e INNER JOIN walk ON e.src = walk.node
+                WHERE walk.hops < {max_depth:UInt32} AND e.src IN (SELECT node FROM walk)
+                  AND e.event_time <= {as_of:DateTime64(3, 'UTC')}
+                  AND (empty({relations:Array(String)})
+                       OR has({relations:Array(String)}, e.relation))
+                GROUP BY e.dst
+            )
+            SELECT min(hops) AS depth, node, splitByChar(':', node)[1] AS kind,
+                   argMin(edge, hops).2 AS relation, argMin(edge, hops).1 AS via,
+                   min(since) AS since
+            FROM walk
+            GROUP BY node
+            """,
+            # Predictions made downstream of a node in [since, until): by the model versions
+            # it reaches, or at a deployment it reaches when the model is not known.
+            """
+            CREATE VIEW IF NOT EXISTS impact_of AS
+            SELECT served_model AS model_version, deployment, output,
+                   count() AS predictions, uniqExact(subject) AS subjects,
+                   min(event_time) AS first, max(event_time) AS last
+            FROM inferences
+            WHERE (model_node IN (SELECT node FROM downstream_of(node = {node:String},
+                                  max_depth = 100, as_of = {until:DateTime64(3, 'UTC')},
+                                  relations = []) WHERE kind = 'model')
+                   OR (model_node = '' AND deployment IN (
+                       SELECT node FROM downstream_of(node = {node:String}, max_depth = 100,
+                              as_of = {until:DateTime64(3, 'UTC')}, relations = [])
+                       WHERE kind = 'deployment')))
+              AND event_time >= {since:DateTime64(3, 'UTC')}
+              AND event_time < {until:DateTime64(3, 'UTC')}
+            GROUP BY model_version, deployment, output
+            """,
+            # Everything a model version was built from (its closure), each node with its
+            # facts: split role for training data, job, parameters and code version for
+            # runs, splits and sizes for datasets, system and uri for sources. Depth 0 is
+            # the model itself, with its metrics.
+            """
+            CREATE VIEW IF NOT EXISTS model_lineage AS
+            WITH
+                closure AS (
+                    SELECT ancestor AS node, ancestor_kind AS kind, min(depth) AS depth,
+                           min(since) AS since
+                    FROM model_upstream WHERE model_node = {model:String}
+                    GROUP BY node, kind
+                ),
+                facts AS (
+                    SELECT node_id, mapFromArrays(groupArray(key), groupArray(value)) AS properties
+                    FROM (SELECT node_id, key, argMax(value, event_time) AS value FROM properties
+                          WHERE node_id = {model:String} OR node_id IN (
+                              SELECT ancestor FROM model_upstream
+                              WHERE model_node = {model:String})
+                          GROUP BY node_id, key)
+                    GROUP BY node_id
+                ),
+                splits AS (
+                    SELECT node, arrayStringConcat(arraySort(groupUniqArray(role)), ',') AS role
+                    FROM (SELECT argMax((datasets, roles), event_time) AS t FROM model_training
+                          WHERE model_node = {model:String})
+                    ARRAY JOIN t.1 AS node, t.2 AS role
+                    GROUP BY node
+                )
+            SELECT {model:String} AS model_node, l.depth AS depth, l.node AS node, l.kind AS kind,
+                   s.role AS role, f.properties AS properties, l.since AS since
+            FROM (SELECT node, kind, depth, since FROM closure
+                  UNION ALL
+                  SELECT {model:String}, 'model', 0, min(event_time) FROM nodes
+                  WHERE node_id = {model:String}) AS l
+            LEFT JOIN splits AS s ON s.node = l.node
+            LEFT JOIN facts AS f ON f.node_id = l.node
+            """,
+            # What two model versions can be compared on: (aspect, key) -> value.
+            """
+            CREATE VIEW IF NOT EXISTS model_facts AS
+            WITH lineage AS (SELECT * FROM model_lineage(model = {model:String}))
+            SELECT 'dataset' AS aspect, splitByChar('@', substring(node, 9))[1] AS key,
+                   arrayStringConcat(arraySort(groupArray(concat(
+                       splitByChar('@', node)[2], if(role != '', concat(' (', role, ')'), '')))),
+                   ', ') AS value
+            FROM lineage WHERE kind = 'dataset' GROUP BY key
+            UNION ALL
+            SELECT 'split', concat(substring(node, 9), ' ', kv.1), kv.2
+            FROM lineage ARRAY JOIN properties AS kv
+            WHERE kind = 'dataset' AND startsWith(kv.1, 'split.')
+            UNION ALL
+            SELECT 'transformation', concat(substring(properties['job'], 5), ' ', kv.1),
+                   arrayStringConcat(arraySort(groupUniqArray(kv.2)), ', ')
+            FROM lineage ARRAY JOIN properties AS kv
+            WHERE kind = 'run' AND properties['job'] != ''
+              AND (startsWith(kv.1, 'param.') OR kv.1 IN ('code_version', 'kind', 'annotator',
+                                                           'guideline_version', 'masking'))
+            GROUP BY 1, 2
+            UNION ALL
+            SELECT 'training', kv.1, kv.2
+            FROM lineage ARRAY JOIN properties AS kv
+            WHERE kind = 'run' AND depth = 1
+              AND (startsWith(kv.1, 'hyperparameter.') OR kv.1 = 'code_version')
+            UNION ALL
+            SELECT 'metric', substring(kv.1, 8), kv.2
+            FROM lineage ARRAY JOIN properties AS kv
+            WHERE depth = 0 AND startsWith(kv.1, 'metric.')
+            UNION ALL
+            SELECT 'source', substring(node, 8), 'used' FROM lineage WHERE kind = 'source'
+            """,
+            # Why model version b behaves differently from a: every fact that differs.
+            """
+            CREATE VIEW IF NOT EXISTS model_diff AS
+            SELECT aspect, key,
+                   multiIf(NOT a.present, 'added', NOT b.present, 'removed', 'changed') AS change,
+                   a.value AS before, b.value AS after
+            FROM (SELECT aspect, key, value, 1 AS present FROM model_facts(model = {a:String})) AS a
+            FULL OUTER JOIN
+                 (SELECT aspect, key, value, 1 AS present FROM model_facts(model = {b:String})) AS b
+            USING (aspect, key)
+            WHERE a.present != b.present OR a.value != b.value
+            """,
+            # A person, by pseudonym: where their records are, which model versions were
+            # built from those, and the predictions made about them.
+            """
+            CREATE VIEW IF NOT EXISTS subject_holdings AS
+            SELECT node_id AS node, splitByChar(':', node_id)[1] AS kind, key_id,
+                   min(event_time) AS since
+            FROM subject_links
+            WHERE subject = {subject:String}
+            GROUP BY node, kind, key_id
+            """,
+            """
+            CREATE VIEW IF NOT EXISTS subject_models AS
+            SELECT model_node AS model_version, min(depth) AS depth,
+                   arrayStringConcat(arraySort(groupUniqArray(ancestor)), ', ') AS through
+            FROM model_upstream
+            WHERE ancestor IN (SELECT node_id FROM subject_links WHERE subject = {subject:String})
+            GROUP BY model_version
+            """,
+            """
+            CREATE VIEW IF NOT EXISTS subject_predictions AS
+            SELECT served_model AS model_version, deployment, output, count() AS predictions,
+                   min(event_time) AS first, max(event_time) AS last
+            FROM inferences
+            WHERE subject = {subject:String}
+            GROUP BY model_version, deployment, output
+            """,
+        ),
+    ),
 )
 
 
