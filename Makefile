@@ -32,6 +32,15 @@ system-deps:
 	    exit 1; \
 	  fi; \
 	fi
+	@# Prometheus and promtool: the tests scrape a real worker and unit-test the alert rules.
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; \
+	  else \
+	    echo "Prometheus is needed for the tests: apt-get install prometheus" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
