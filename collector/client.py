@@ -35,6 +35,7 @@ from collector.events import (
 )
 from collector.producer import EventProducer
 from collector.registry import SchemaRegistryClient
+from collector.security import redact_in_logs
 from collector.steps import StepSpec
 from collector.subjects import Pseudonymizer
 from collector.wire import encode_body, frame_confluent, frame_single_object
@@ -92,15 +93,21 @@ class LineageClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, namespace: str = "default") -> LineageClient:
-        """A client for the Kafka, topics, registry and spool named in ``settings``."""
+        """A client for the Kafka, topics, registry and spool named in ``settings``.
+
+        Kafka security (TLS, SASL) comes from the settings too, and their secrets are masked
+        in every log line of the process from then on.
+        """
+        redact_in_logs(settings.secret_values())
         return cls(
             settings.resolve_bootstrap(),
+            producer_config=settings.kafka_security().librdkafka(),
             topic_events=settings.topic_events,
             topic_inferences=settings.topic_inferences,
             producer_name=settings.producer_name,
             namespace=namespace,
             registry_url=settings.schema_registry_url,
-            subject_key=settings.subject_key,
+            subject_key=settings.subject_key.reveal(),
             spool_dir=settings.effective_spool_dir,
             spool_max_bytes=settings.spool_max_bytes,
             max_event_bytes=settings.max_event_bytes,

@@ -9,14 +9,17 @@ The README's settings table is written from these declarations (``lineage settin
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from collector.errors import ConfigError
+from collector.security import MECHANISMS, NO_SECRET, PROTOCOLS, KafkaSecurity, Secret
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,55 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be 1 or 0 (true or false)")
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _secret(raw: str) -> Secret:
+    return Secret(_nonempty(raw))
+
+
+# A client of the local broker started secured finds its credentials and CA here (written by
+# deploy/local/kafka-start.sh, readable by the owner only), as it finds the address in
+# `bootstrap`.
+LOCAL_SECURITY_FILE = "client-security.json"
+
+
+def read_local_security(path: Path) -> KafkaSecurity:
+    """The security of the local broker whose client file is ``path``; plaintext if none."""
+    try:
+        raw = json.loads(path.read_text())
+        return KafkaSecurity(
+            raw["protocol"],
+            raw["mechanism"],
+            raw["username"],
+            Secret(raw["password"]),
+            Path(raw["ca_file"]),
+        )
+    except FileNotFoundError:
+        return KafkaSecurity()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{path} cannot be read ({type(exc).__name__}); restart the local broker with "
+            "`lineage down` and `lineage up`"
+        ) from None
+
+
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "lineage-collector"
@@ -105,7 +157,7 @@ class Settings:
     kafka_start_timeout: float = 90.0
     log_level: str = "INFO"
     schema_registry_url: str = ""
-    subject_key: str = ""
+    subject_key: Secret = NO_SECRET
     spool_dir: Path | None = None
     spool_max_bytes: int = 1 << 30
     max_event_bytes: int = 1 << 20
@@ -114,6 +166,22 @@ class Settings:
     fault_kill_after_store: int = 0
     lag_interval: float = 5.0
     coverage_interval: float = 60.0
+    kafka_security_protocol: str = ""
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: Secret = NO_SECRET
+    kafka_ssl_ca_file: Path | None = None
+    kafka_local_secure: bool = False
+    clickhouse_password: Secret = NO_SECRET
+    clickhouse_ca_file: Path | None = None
+    clickhouse_verify: bool = True
+
+    def __post_init__(self) -> None:
+        # Plain strings given for secrets (in code or tests) become Secrets all the same.
+        for spec in SETTINGS:
+            value = getattr(self, spec.field)
+            if spec.secret and isinstance(value, str) and spec.field != "clickhouse_url":
+                object.__setattr__(self, spec.field, Secret(value))
 
     def __repr__(self) -> str:
         shown = []
@@ -179,14 +247,48 @@ class Settings:
             )
         return bootstrap
 
+    def kafka_security(self) -> KafkaSecurity:
+        """How Kafka clients authenticate and encrypt: the LINEAGE_KAFKA_SECURITY_PROTOCOL
+        settings when set; else, for the local broker started secured, its own credentials
+        and CA; else plaintext."""
+        if self.kafka_security_protocol:
+            return KafkaSecurity(
+                self.kafka_security_protocol,
+                self.kafka_sasl_mechanism,
+                self.kafka_sasl_username,
+                self.kafka_sasl_password,
+                self.kafka_ssl_ca_file,
+            )
+        if not self.kafka_bootstrap:
+            return read_local_security(self.kafka_state_dir / LOCAL_SECURITY_FILE)
+        return KafkaSecurity()
+
+    def secret_values(self) -> list[Secret]:
+        """Every secret these settings hold, for redaction: passwords, keys, URL passwords."""
+        found = [getattr(self, s.field) for s in SETTINGS if s.secret]
+        secrets = [v for v in found if isinstance(v, Secret) and v]
+        for url in (self.clickhouse_url, self.schema_registry_url):
+            password = urlsplit(url).password if url else None
+            if password:
+                secrets.append(Secret(unquote(password)))
+                secrets.append(Secret(password))
+        return secrets
+
     def to_env(self) -> dict[str, str]:
         """The ``LINEAGE_*`` variables that reproduce these settings in a child process."""
         env = {}
         for spec in SETTINGS:
             value = getattr(self, spec.field)
-            if value in ("", None):
+            if value in ("", None) or value == NO_SECRET:
                 continue
-            env[spec.env] = str(value.resolve()) if isinstance(value, Path) else str(value)
+            if isinstance(value, Path):
+                env[spec.env] = str(value.resolve())
+            elif isinstance(value, Secret):
+                env[spec.env] = value.reveal()
+            elif isinstance(value, bool):
+                env[spec.env] = "1" if value else "0"
+            else:
+                env[spec.env] = str(value)
         return env
 
     def replace(self, **changes: Any) -> Settings:
@@ -316,7 +418,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "Secret key (at least 32 characters) for HMAC-SHA256 pseudonyms of personal "
         "identifiers. Required to emit or look up subjects; keep it stable, or the same "
         "person gets a new pseudonym.",
-        _nonempty,
+        _secret,
         secret=True,
     ),
     SettingSpec(
@@ -359,6 +461,68 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "its Nth batch, before committing that batch's offsets, the moment a crash is "
         "hardest to recover from. Default 0: never.",
         _non_negative_int,
+    ),
+    SettingSpec(
+        "kafka_security_protocol",
+        "LINEAGE_KAFKA_SECURITY_PROTOCOL",
+        f"How clients reach Kafka: {', '.join(PROTOCOLS)}. Unset: PLAINTEXT, or for the "
+        "local broker started with LINEAGE_KAFKA_LOCAL_SECURE its own SASL_SSL user and CA.",
+        _one_of(PROTOCOLS),
+    ),
+    SettingSpec(
+        "kafka_sasl_mechanism",
+        "LINEAGE_KAFKA_SASL_MECHANISM",
+        f"SASL mechanism with SASL_* protocols: {', '.join(MECHANISMS)}. Default SCRAM-SHA-512.",
+        _one_of(MECHANISMS),
+    ),
+    SettingSpec(
+        "kafka_sasl_username",
+        "LINEAGE_KAFKA_SASL_USERNAME",
+        "Kafka user with SASL_* protocols.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "kafka_sasl_password",
+        "LINEAGE_KAFKA_SASL_PASSWORD",
+        "Password of that user. Never shown in logs or messages.",
+        _secret,
+        secret=True,
+    ),
+    SettingSpec(
+        "kafka_ssl_ca_file",
+        "LINEAGE_KAFKA_SSL_CA_FILE",
+        "PEM file of the CA that signed the brokers' certificates, with SSL and SASL_SSL. "
+        "Unset: the system's trusted CAs.",
+        lambda raw: Path(_nonempty(raw)),
+    ),
+    SettingSpec(
+        "kafka_local_secure",
+        "LINEAGE_KAFKA_LOCAL_SECURE",
+        "1: `lineage up` starts the local broker with SASL/SCRAM over TLS only (a CA, a "
+        "keystore and SCRAM users generated into its state folder), and clients use them. "
+        "Fixed when the broker's state folder is first created. Default 0.",
+        _flag,
+    ),
+    SettingSpec(
+        "clickhouse_password",
+        "LINEAGE_CLICKHOUSE_PASSWORD",
+        "Password for the ClickHouse server user, instead of one in LINEAGE_CLICKHOUSE_URL. "
+        "Never shown in logs or messages.",
+        _secret,
+        secret=True,
+    ),
+    SettingSpec(
+        "clickhouse_ca_file",
+        "LINEAGE_CLICKHOUSE_CA_FILE",
+        "PEM file of the CA that signed an `https://` ClickHouse server's certificate. "
+        "Unset: the system's trusted CAs.",
+        lambda raw: Path(_nonempty(raw)),
+    ),
+    SettingSpec(
+        "clickhouse_verify",
+        "LINEAGE_CLICKHOUSE_VERIFY",
+        "0: do not verify an `https://` ClickHouse server's certificate (tests only). Default 1.",
+        _flag,
     ),
     SettingSpec(
         "lag_interval",

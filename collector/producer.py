@@ -47,6 +47,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from collector.errors import DeliveryError
 from collector.replay import POLL_S, PROBE_TIMEOUT_S, REFUSED, SpoolReplay, describe
+from collector.security import KafkaSecurity, Secret, explain_refusal
 from collector.spool import Position, Spool
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "reconnect.backoff.max.ms": 1_000,
 }
 
+# Errors by which Kafka turns a client away, as opposed to not being there.
+_REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+
 _SPILL_WAIT_S = 5.0
 _STALL_S = 1.0  # no delivery for this long, and a full queue goes to the spool
 EXIT_TIMEOUT_S = 10.0  # what close() gets when the interpreter exits with the producer open
+
+
+def _security_of(conf: dict[str, Any]) -> KafkaSecurity:
+    """What a librdkafka configuration presents to Kafka, for messages."""
+    return KafkaSecurity(
+        str(conf.get("security.protocol", "plaintext")).upper(),
+        str(conf.get("sasl.mechanisms", "SCRAM-SHA-512")),
+        str(conf.get("sasl.username", "")),
+        Secret(str(conf.get("sasl.password", ""))),
+    )
 
 
 class EventProducer:
@@ -89,6 +103,8 @@ class EventProducer:
         spool_max_bytes: int = 1 << 30,
     ) -> None:
         conf = {**DEFAULT_CONFIG, **(config or {}), "bootstrap.servers": bootstrap}
+        self._security = _security_of(conf)
+        self.refused: str | None = None  # why Kafka last turned this client away
         # librdkafka's own log lines (transient retries while a broker starts, say) go
         # through Python logging instead of straight to stderr of the observed service.
         conf.setdefault("logger", logging.getLogger("collector.kafka"))
@@ -251,6 +267,15 @@ class EventProducer:
     # -- callbacks (run in the background thread, inside poll) ----------------------------
 
     def _on_error(self, err: KafkaError) -> None:
+        if err.code() in _REFUSALS:
+            # Kafka turned us away (credentials, certificates): retrying will not help, so
+            # say so once, clearly, instead of spooling in silence.
+            problem = explain_refusal(
+                err.name(), err.str(), self._conf["bootstrap.servers"], self._security
+            )
+            if problem != self.refused:
+                self.refused = problem
+                log.error("%s; events wait in the spool or in memory meanwhile", problem)
         if err.fatal():
             self._fatal = err
             log.error("The Kafka client hit a fatal error (%s); replacing it.", err.str())

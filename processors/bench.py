@@ -69,7 +69,7 @@ def bench_sdk(settings: Settings, events: int, say: Callable[[str], None] = prin
         topic_events=f"bench.{tag}.events",
         topic_openlineage=f"bench.{tag}.openlineage",
         topic_dlq=f"bench.{tag}.dlq",
-        subject_key=settings.subject_key or "bench-key-" + "0" * 32,
+        subject_key=settings.subject_key.reveal() or "bench-key-" + "0" * 32,
         spool_dir=settings.state_dir / "bench-spool" / tag,
     )
     bootstrap = settings.resolve_bootstrap()
@@ -313,7 +313,7 @@ class IngestRun:
             state_dir=directory,
             clickhouse_url="",
             worker_port=_free_port(),
-            subject_key=settings.subject_key or "bench-key-" + "0" * 32,
+            subject_key=settings.subject_key.reveal() or "bench-key-" + "0" * 32,
             kafka_bootstrap=settings.resolve_bootstrap(),
             log_level="WARNING",
         )

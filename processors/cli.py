@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from collector.config import Settings, settings_table
 from collector.errors import ConfigError, LineageError, NodeIdError
+from collector.security import redact_in_logs
 from processors import local_worker
 from processors.errors import NotFoundError, ProcessorError, QueryError
 from processors.output import FORMATS, render
@@ -54,9 +55,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         bootstrap = settings.kafka_bootstrap
         _say(f"using the Kafka cluster at {bootstrap} (LINEAGE_KAFKA_BOOTSTRAP)")
     else:
-        kafka = LocalKafka(
-            settings.kafka_state_dir, settings.cache_dir, start_timeout=settings.kafka_start_timeout
-        )
+        kafka = LocalKafka.from_settings(settings)
         bootstrap = kafka.up(progress=_say)
         _say(f"kafka: running at {bootstrap} (log {kafka.status().log_file})")
     created = ensure_topics(settings, bootstrap)
@@ -249,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        # Passwords and keys never reach a log line, whoever writes it.
+        redact_in_logs(settings.secret_values())
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )

@@ -16,19 +16,27 @@ Files in the broker's state folder:
 ``format.log``         output of formatting the storage, written on the first start only
 ``server.properties``  rendered from ``deploy/local/server.properties.in`` at every start
 ``data/``              the broker's logs and KRaft metadata
+``security``           PLAINTEXT, or SASL_SSL for a secured broker; fixed at the first start
+``tls/``               a secured broker's CA, keystore and SCRAM passwords (owner only)
+``client-security.json``  a secured broker's client credentials and CA, for the settings
 """
 
 from __future__ import annotations
 
 import itertools
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from processors.local_process import HOST, LocalService, Readiness
+from collector.config import LOCAL_SECURITY_FILE, Settings, read_local_security
+from collector.errors import ConfigError
+from collector.security import KafkaSecurity
+from processors.errors import LocalStackError
+from processors.local_process import HOST, LocalService, Readiness, require
 
 DEFAULT_DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy" / "local"
 
@@ -51,7 +59,9 @@ class LocalKafka(LocalService):
     holds the provisioned jars, shared by every state folder; ``deploy_dir`` holds the
     scripts (the repository's ``deploy/local`` unless given); ``start_timeout`` bounds, in
     seconds, how long :meth:`up` waits for the broker to answer a metadata request.
-    :meth:`up` returns the bootstrap address, ``127.0.0.1:PORT``.
+    :meth:`up` returns the bootstrap address, ``127.0.0.1:PORT``. With ``secure`` the
+    broker takes SASL/SCRAM over TLS only (see ``deploy/local/secure.sh``), and
+    :meth:`client_security` says how to reach it.
     """
 
     START_SCRIPT = "kafka-start.sh"
@@ -83,8 +93,60 @@ class LocalKafka(LocalService):
         cache_dir: Path,
         deploy_dir: Path | None = None,
         start_timeout: float = 90.0,
+        *,
+        secure: bool = False,
     ) -> None:
         super().__init__(state_dir, cache_dir, deploy_dir or DEFAULT_DEPLOY_DIR, start_timeout)
+        self.secure = secure
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalKafka:
+        """The local broker of ``settings``' state folder, secured if they say so."""
+        return cls(
+            settings.kafka_state_dir,
+            settings.cache_dir,
+            start_timeout=settings.kafka_start_timeout,
+            secure=settings.kafka_local_secure,
+        )
+
+    @property
+    def protocol(self) -> str:
+        return "SASL_SSL" if self.secure else "PLAINTEXT"
+
+    def up(self, progress: Callable[[str], None] = print) -> str:
+        """Start the broker unless it runs (see :meth:`LocalService.up`), secured if asked.
+
+        A state folder keeps the security its broker was first started with; asking for
+        the other one is refused with what to do.
+        """
+        marker = self.state_dir / "security"
+        try:
+            current = marker.read_text().strip()
+        except FileNotFoundError:
+            current = ""
+        if not current and (self.state_dir / "data" / "meta.properties").exists():
+            current = "PLAINTEXT"  # formatted before brokers could be secured
+        if current and current != self.protocol:
+            raise LocalStackError(
+                f"the local Kafka broker of {self.state_dir} was created {current} and stays "
+                f"so; for a {self.protocol} broker use another LINEAGE_STATE_DIR (or delete "
+                f"{self.state_dir}, losing its data), or set LINEAGE_KAFKA_LOCAL_SECURE="
+                f"{'1' if current == 'SASL_SSL' else '0'}"
+            )
+        if self.secure and not current:
+            require("java", self.JAVA_HINT)  # before anything is written, as for plaintext
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(self.protocol + "\n")
+        return super().up(progress)
+
+    def client_security(self) -> KafkaSecurity:
+        """How a client reaches this broker: its SCRAM user and CA when secured."""
+        if not self.secure:
+            return KafkaSecurity()
+        try:
+            return read_local_security(self.state_dir / LOCAL_SECURITY_FILE)
+        except ConfigError as exc:
+            raise LocalStackError(str(exc)) from None
 
     @property
     def bootstrap_file(self) -> Path:
@@ -126,7 +188,7 @@ class LocalKafka(LocalService):
         return f"{HOST}:{port}"
 
     def _readiness(self, port: int) -> Readiness:
-        return _BrokerReadiness(port)
+        return _BrokerReadiness(port, self.client_security())
 
     def _is_our_command_line(self, args: list[str]) -> bool:
         return ("kafka.Kafka", str(self._config_file)) in itertools.pairwise(args)
@@ -135,8 +197,9 @@ class LocalKafka(LocalService):
 class _BrokerReadiness(Readiness):
     """Ready once the broker answers a metadata request."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, security: KafkaSecurity) -> None:
         self.port = port
+        self.security = security
         self.admin: AdminClient | None = None
 
     def check(self, remaining: float) -> bool:
@@ -147,7 +210,13 @@ class _BrokerReadiness(Readiness):
         if self.admin is None:
             # log_level 0: connection errors while the broker warms up are expected and must
             # not reach the terminal.
-            self.admin = AdminClient({"bootstrap.servers": f"{HOST}:{self.port}", "log_level": 0})
+            self.admin = AdminClient(
+                {
+                    "bootstrap.servers": f"{HOST}:{self.port}",
+                    "log_level": 0,
+                    **self.security.librdkafka(),
+                }
+            )
         try:
             self.admin.list_topics(timeout=max(0.2, min(remaining, 5.0)))
         except KafkaException as exc:

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from collector.config import Settings
 from processors.errors import QueryError, StoreError
-from processors.store import open_store, read_owner
+from processors.store import open_configured, read_owner
 from processors.store.connect import Store
 from processors.store.migrations import migrate
 
@@ -124,7 +124,7 @@ def query_runner(settings: Settings) -> Iterator[QueryRunner]:
     if owner is not None and owner.query_url:
         yield EndpointRunner(owner.query_url)
         return
-    store = open_store(url, role="lineage query")
+    store = open_configured(settings, role="lineage query")
     try:
         if store.embedded:
             # A fresh embedded store has no tables yet; give it the schema so queries work.

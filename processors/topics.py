@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from collector.config import Settings
+from collector.security import KafkaSecurity, explain_refusal
 from processors.errors import ProcessorError
 
 
@@ -25,14 +29,21 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> 
     Done explicitly rather than left to broker auto-creation so the partition count is ours
     and a consumer never subscribes to a topic that does not exist yet.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    security = settings.kafka_security()
+    refusals: list[KafkaError] = []
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        **security.librdkafka(),
+        "error_cb": refusals.append,
+        # librdkafka's own lines stay off the terminal: a refusal is explained below, once.
+        "log_level": 0,
+    }
+    admin = AdminClient(conf)
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise ProcessorError(
-            f"Kafka at {bootstrap} did not answer within {timeout:.0f}s ({exc.args[0]}); "
-            "start it with `lineage up` or check LINEAGE_KAFKA_BOOTSTRAP"
-        ) from None
+        admin.poll(0)  # serves the error callbacks that say why
+        raise ProcessorError(_why_not(exc, refusals, bootstrap, security, timeout)) from None
     missing = [t for t in topic_names(settings) if t not in metadata.topics]
     if not missing:
         return []
@@ -51,3 +62,32 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> 
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise ProcessorError(f"cannot create topic {name!r}: {exc.args[0].str()}") from None
     return created
+
+
+def _why_not(
+    exc: KafkaException,
+    errors: list[KafkaError],
+    bootstrap: str,
+    security: KafkaSecurity,
+    timeout: float,
+) -> str:
+    """The one line that says why Kafka did not answer and what to do."""
+    for err in errors:
+        if err.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL):
+            return explain_refusal(err.name(), err.str(), bootstrap, security)
+    if not security.tls and _accepts(bootstrap):
+        return explain_refusal("_TRANSPORT", str(exc.args[0]), bootstrap, security)
+    return (
+        f"Kafka at {bootstrap} did not answer within {timeout:.0f}s ({exc.args[0]}); "
+        "start it with `lineage up` or check LINEAGE_KAFKA_BOOTSTRAP"
+    )
+
+
+def _accepts(bootstrap: str) -> bool:
+    """True if the first bootstrap address takes TCP connections: something listens."""
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        with socket.create_connection((host or "localhost", int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
+        return False

@@ -9,6 +9,12 @@
 #   CONTROLLER_PORT  KRaft controller port on 127.0.0.1
 # Environment: KAFKA_HEAP_OPTS (default "-Xms256m -Xmx512m").
 #
+# Security: if STATE_DIR/security holds SASL_SSL, the client port speaks SASL/SCRAM over TLS
+# only, with a CA, a keystore and SCRAM users generated into STATE_DIR once (secure.sh says
+# which files); clients find their credentials in STATE_DIR/client-security.json. Otherwise
+# (no such file, or PLAINTEXT) the port is plaintext. A state folder keeps the security it
+# was formatted with.
+#
 # Formats the storage on first use only, starts the JVM detached from the caller's session,
 # writes its pid to STATE_DIR/kafka.pid and prints it. It does not wait for the broker to
 # answer; the caller polls it.
@@ -17,6 +23,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+# shellcheck source=secure.sh
+source "$here/secure.sh"
 
 [[ $# -eq 4 ]] || die "usage: kafka-start.sh LIBS_DIR STATE_DIR PORT CONTROLLER_PORT"
 libs_dir=$1
@@ -46,9 +54,29 @@ log4j="$here/log4j2.yaml"
 jvm_marker="kafka.Kafka $config"
 
 refuse_if_running "$pid_file" "a broker of $state_dir" kafka-stop.sh
+protocol=PLAINTEXT
+[[ -f $state_dir/security ]] && protocol=$(<"$state_dir/security")
+[[ $protocol == PLAINTEXT || $protocol == SASL_SSL ]] \
+    || die "$state_dir/security holds '$protocol'; it must be PLAINTEXT or SASL_SSL"
+formatted=0
+[[ -f $data_dir/meta.properties ]] && formatted=1
+if ((formatted)) && [[ $protocol == SASL_SSL && ! -f $state_dir/tls/scram.users ]]; then
+    die "the broker of $state_dir was created without security; secure a new state folder instead"
+fi
+if [[ $protocol == PLAINTEXT && -f $state_dir/tls/scram.users ]]; then
+    die "the broker of $state_dir was created secured (SASL_SSL) and stays so; write SASL_SSL to $state_dir/security"
+fi
 # Rendered at every start, so the ports follow the arguments.
-render_template "$here/server.properties.in" "$config" \
-    PORT="$port" CONTROLLER_PORT="$controller_port" DATA_DIR="$data_dir"
+(umask 077 && render_template "$here/server.properties.in" "$config" \
+    PORT="$port" CONTROLLER_PORT="$controller_port" DATA_DIR="$data_dir" PROTOCOL="$protocol")
+scram_args=()
+if [[ $protocol == SASL_SSL ]]; then
+    secure_setup "$state_dir"
+    secure_config "$config" "$state_dir"
+    mapfile -t scram_args < <(scram_users "$state_dir")
+else
+    rm -f "$state_dir/client-security.json"
+fi
 fresh_log "$log_file"
 
 classpath="$libs_dir/*"
@@ -68,9 +96,14 @@ if [[ ! -f $data_dir/meta.properties ]]; then
     # Its own log: the broker's log then tells about the broker only.
     format_log="$state_dir/format.log"
     if ! java -cp "$classpath" -Dlog4j2.configurationFile="$log4j" \
-        kafka.tools.StorageTool format -t "$cluster_id" -c "$config" >"$format_log" 2>&1; then
+        kafka.tools.StorageTool format -t "$cluster_id" -c "$config" "${scram_args[@]}" \
+        >"$format_log" 2>&1; then
         grep -v -E '^[[:space:]]+(at |\.\.\. [0-9]+ more)' "$format_log" | tail -n 15 >&2 || true
         die "formatting the storage in $data_dir failed (output above); full log: $format_log"
+    fi
+    # The users exist from the first start on; a folder formatted without them stays so.
+    if [[ $protocol == SASL_SSL ]]; then
+        : >"$state_dir/tls/scram.users"
     fi
 fi
 

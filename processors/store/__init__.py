@@ -1,13 +1,22 @@
 """The ClickHouse store: connection, migrations."""
 
-from processors.store.connect import Store, open_store, read_owner, redact
+from processors.store.connect import (
+    ServerAccess,
+    Store,
+    open_configured,
+    open_store,
+    read_owner,
+    redact,
+)
 from processors.store.migrations import MIGRATIONS, apply_retention, migrate
 
 __all__ = [
     "MIGRATIONS",
+    "ServerAccess",
     "Store",
     "apply_retention",
     "migrate",
+    "open_configured",
     "open_store",
     "read_owner",
     "redact",

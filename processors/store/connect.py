@@ -16,13 +16,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.query import QueryResult
 
+from collector.config import Settings
+from collector.security import NO_SECRET, Secret
 from processors.errors import StoreBusyError, StoreError
 from processors.footprint import release_library_pages
 
@@ -188,13 +190,35 @@ def _take_lock(data: Path, url: str, role: str) -> TextIO:
     return fh
 
 
-def open_store(url: str, *, role: str = "lineage") -> Store:
-    """Open (without migrating) the store at ``url``; ``role`` names us in the chDB lock."""
+@dataclass(frozen=True)
+class ServerAccess:
+    """How to authenticate to a ClickHouse server and check its TLS certificate."""
+
+    password: Secret = NO_SECRET
+    """Used instead of a password in the URL (which then need hold none)."""
+    ca_file: Path | None = None
+    """PEM of the CA that signed an ``https://`` server's certificate; None: the system's."""
+    verify: bool = True
+
+
+def open_configured(settings: Settings, *, role: str = "lineage") -> Store:
+    """Open the store ``settings`` name, with their ClickHouse credentials and TLS settings."""
+    access = ServerAccess(
+        settings.clickhouse_password, settings.clickhouse_ca_file, settings.clickhouse_verify
+    )
+    return open_store(settings.effective_clickhouse_url, role=role, access=access)
+
+
+def open_store(url: str, *, role: str = "lineage", access: ServerAccess | None = None) -> Store:
+    """Open (without migrating) the store at ``url``; ``role`` names us in the chDB lock.
+
+    ``access`` applies to a ClickHouse server (``http(s)://``) only.
+    """
     scheme = urlsplit(url).scheme
     if scheme == "chdb":
         return _open_chdb(url, role)
     if scheme in ("http", "https"):
-        return _open_server(url)
+        return _open_server(url, access or ServerAccess())
     raise StoreError(
         f"LINEAGE_CLICKHOUSE_URL {redact(url)!r} has unknown scheme {scheme or '(none)'!r}: "
         f"{URL_HELP}"
@@ -224,31 +248,52 @@ def _open_chdb(url: str, role: str) -> Store:
     return Store(client, url, DEFAULT_DATABASE, lock)
 
 
-def _open_server(url: str) -> Store:
+def _open_server(url: str, access: ServerAccess) -> Store:
     parts = urlsplit(url)
     database = parts.path.strip("/") or DEFAULT_DATABASE
     shown = redact(url)
+    password = access.password.reveal() or unquote(parts.password or "")
+    # Whatever a server or a TLS library says back is shown without any password in it.
+    hidden = [p for p in (password, parts.password or "") if p]
+    tls: dict[str, Any] = {}
+    if parts.scheme == "https":
+        tls["verify"] = access.verify
+        if access.ca_file is not None:
+            if not access.ca_file.is_file():
+                raise StoreError(
+                    f"LINEAGE_CLICKHOUSE_CA_FILE={str(access.ca_file)!r} is not a readable "
+                    "file: point it at the PEM of the CA that signed the server's certificate"
+                )
+            tls["ca_cert"] = str(access.ca_file)
     try:
         client = clickhouse_connect.get_client(
             host=parts.hostname or "localhost",
             port=parts.port or (8443 if parts.scheme == "https" else 8123),
-            username=parts.username or "default",
-            password=parts.password or "",
+            username=unquote(parts.username or "") or "default",
+            password=password,
             secure=parts.scheme == "https",
             connect_timeout=5,
             send_receive_timeout=60,
+            **tls,
         )
     except ClickHouseError as exc:
-        reason = _short(exc).replace(parts.password or "\0", "***")
         raise StoreError(
-            f"ClickHouse at {shown} is unreachable: {reason}. Is the server running and "
-            "LINEAGE_CLICKHOUSE_URL right?"
+            f"ClickHouse at {shown} is unreachable: {_hide(_short(exc), hidden)}. Is the "
+            "server running, and are LINEAGE_CLICKHOUSE_URL, LINEAGE_CLICKHOUSE_PASSWORD and "
+            "LINEAGE_CLICKHOUSE_CA_FILE right?"
         ) from None
     try:
         client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
         client.database = database
     except ClickHouseError as exc:
         raise StoreError(
-            f"ClickHouse at {shown} refused to use database {database!r}: {_short(exc)}"
+            f"ClickHouse at {shown} refused to use database {database!r}: "
+            f"{_hide(_short(exc), hidden)}"
         ) from None
     return Store(client, url, database, None)
+
+
+def _hide(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
