@@ -87,7 +87,7 @@ async def check(
     try:
         await asyncio.wait_for(call, timeout)
     except TimeoutError:
-        return Check(component, False, f"no answer within {timeout:.0f}s")
+        return Check(component, False, f"no answer within {timeout:g}s")
     except (StoreError, ConnectionError, OSError) as exc:
         return Check(component, False, str(exc))
     return Check(component, True)

@@ -77,7 +77,7 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         # `_created` series would double what every scrape carries, and nothing reads them.
         # (A switch of the client library's, for the whole process.)
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry
         r = registry
         self.records_consumed = Counter(

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from concurrent.futures import Executor
-from typing import Any
 
 import faust
 from faust.web import Request, Response, View
@@ -40,9 +38,9 @@ def install(
     store_executor: Executor,
     bootstrap: str,
     metrics: WorkerMetrics,
-    client_config: Mapping[str, Any] | None = None,
 ) -> None:
     """Serve metrics and probes from ``app`` and start the lag and coverage timers."""
+    client_config = settings.kafka_security().librdkafka()
     kafka = KafkaProbe(bootstrap, settings.topic_events, client_config)
     store_ok = store_probe(store)
 
