@@ -16,18 +16,19 @@ from collections.abc import Callable, Sequence
 from collector.config import Settings, settings_table
 from collector.errors import ConfigError, LineageError, NodeIdError
 from collector.security import redact_in_logs
-from processors import local_worker
+from processors import answer_cli, local_worker
 from processors.errors import NotFoundError, ProcessorError, QueryError
-from processors.output import FORMATS, render
-from processors.query_runner import query_runner
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_NOT_RUNNING, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 
 EPILOG = """\
 examples:
   lineage up                                   start local Kafka and a worker
-  lineage demo                                 emit a small pipeline, ask about it
-  lineage upstream model:intent-classifier@3.4.2
+  lineage demo                                 the vendor story, answered step by step
+  lineage upstream model:intent-classifier@3.4.2 --as-of 2026-03-01
+  lineage impact incident:INC-2041 --format json
+  lineage diff intent-classifier@3.4.1 intent-classifier@3.4.2
+  lineage graph model:intent-classifier@3.4.2 --output lineage.svg
   lineage sql "SELECT kind, count() FROM nodes GROUP BY kind" --format csv
   lineage down                                 stop what `up` started
 
@@ -39,6 +40,16 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{raw} is not a positive whole number")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{raw} is not a positive number")
     return value
 
 
@@ -117,40 +128,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from processors.demo import DEMO_MODEL, DEMO_VERSION, run_demo
-
-    answer = run_demo(settings, say=_say)
-    _say(f"\n$ lineage upstream model:{DEMO_MODEL}@{DEMO_VERSION}")
-    _say(render(answer, args.format))
-    datasets = sorted({row[1] for row in answer.rows if row[2] == "dataset"})
-    _say(f"\n{DEMO_MODEL}@{DEMO_VERSION} was trained on: {', '.join(datasets)}")
-    return EXIT_OK
-
-
-def cmd_upstream(settings: Settings, args: argparse.Namespace) -> int:
-    from processors.queries import upstream
-
-    with query_runner(settings) as runner:
-        table = upstream(runner, args.node, args.depth)
-    if not table.rows:
-        print(f"{args.node} has no recorded upstream lineage", file=sys.stderr)
-        return EXIT_OK
-    _say(render(table, args.format))
-    return EXIT_OK
-
-
-def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
-    with query_runner(settings) as runner:
-        table = runner.run(args.query)
-    _say(render(table, args.format))
-    return EXIT_OK
-
-
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from processors import bench
 
-    if args.what == "sdk":
+    if args.what == "queries":
+        from processors.bench_queries import bench_queries
+
+        result = bench_queries(settings, args.scale, args.repeats, fresh=args.fresh, say=_say)
+    elif args.what == "sdk":
         result = bench.bench_sdk(settings, args.events, say=_say)
     elif args.rate is not None:
         from processors.bench_freshness import bench_freshness
@@ -200,20 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Run a worker in the foreground: consume lineage events and "
         "write them to ClickHouse; serve read-only SQL at /sql. Stop with Ctrl-C.",
     )
-    demo = add(
-        "demo",
-        cmd_demo,
-        "Emit a small demo pipeline through Kafka and print the "
-        "training datasets of the demo model. Needs `lineage up`.",
-    )
-    demo.add_argument("--format", choices=FORMATS, default="table")
-    ups = add("upstream", cmd_upstream, "Everything NODE was made from, nearest first.")
-    ups.add_argument("node", metavar="NODE", help="node id, e.g. model:intent-classifier@3.4.2")
-    ups.add_argument("--depth", type=int, default=20, help="hops to follow (default 20)")
-    ups.add_argument("--format", choices=FORMATS, default="table")
-    sql = add("sql", cmd_sql, "Run a read-only SQL query against the store.")
-    sql.add_argument("query", metavar="QUERY")
-    sql.add_argument("--format", choices=FORMATS, default="table")
+    answer_cli.register(add)
     bench = add(
         "bench",
         cmd_bench,
@@ -221,9 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
         "`sdk`: inference logging into Kafka vs fastavro encoding and the raw producer. "
         "`ingest`: events through Kafka and a worker into the store until lag is zero, vs "
         "raw Kafka consumption and fastavro decoding of the same records; with --rate, "
-        "events at a steady rate and how long each takes to become queryable.",
+        "events at a steady rate and how long each takes to become queryable. "
+        "`queries`: median and p95 of each question on a synthetic store of 1M nodes, 10M "
+        "edges and 100M predictions (times --scale), built in a store of its own.",
     )
-    bench.add_argument("what", choices=["sdk", "ingest"], help="what to measure")
+    bench.add_argument("what", choices=["sdk", "ingest", "queries"], help="what to measure")
     bench.add_argument(
         "--kind",
         choices=["inferences", "graph"],
@@ -239,6 +213,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--seconds", type=float, default=20.0, help="ingest --rate: how long to send (default 20)"
+    )
+    bench.add_argument(
+        "--scale",
+        type=_positive_float,
+        default=1.0,
+        help="queries: size of the synthetic store, 1 = 1M nodes, 10M edges, 100M predictions",
+    )
+    bench.add_argument(
+        "--repeats", type=_positive_int, default=20, help="queries: times each query runs"
+    )
+    bench.add_argument(
+        "--fresh", action="store_true", help="queries: build the store again even if one exists"
     )
     add("settings", cmd_settings, "List every setting and its environment variable.")
     return parser

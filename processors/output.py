@@ -1,4 +1,4 @@
-"""Print a :class:`Table` as an aligned text table, JSON or CSV."""
+"""Print a :class:`Table`, or an answer in several sections, as aligned text, JSON or CSV."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 import json
 from typing import Any
 
+from processors.answers.sections import Answer
 from processors.query_runner import Table
 
 FORMATS = ("table", "json", "csv")
@@ -44,3 +45,25 @@ def render(table: Table, fmt: str) -> str:
         "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
     )
     return "\n".join(lines)
+
+
+def render_answer(answer: Answer, fmt: str) -> str:
+    """Every section of ``answer`` in ``fmt``.
+
+    table: each section under its title, then the notes. json: one object, a list of rows
+    per section and the notes under "notes". csv: each section's rows after a ``# title``
+    line, sections apart by a blank line; notes are not data, the command prints them on
+    stderr.
+    """
+    if fmt == "json":
+        doc: dict[str, Any] = {
+            title: [dict(zip(t.columns, row, strict=True)) for row in t.rows]
+            for title, t in answer.sections
+        }
+        doc["notes"] = answer.notes
+        return json.dumps(doc, indent=2, default=str)
+    if fmt == "csv":
+        return "\n\n".join(f"# {title}\n{render(t, 'csv')}" for title, t in answer.sections)
+    parts = [f"{title}:\n{render(t, 'table')}" for title, t in answer.sections]
+    parts += answer.notes
+    return "\n\n".join(parts)

@@ -1,0 +1,78 @@
+"""``lineage attribution``: the training data that may have influenced one prediction.
+
+prediction -> deployment -> model version -> training run -> dataset versions and splits ->
+transformations with their parameters -> sources. The prediction is found through the
+``by_inference`` projection index of ``inferences`` (the ``attributions`` view), the rest is
+the model version's lineage (the ``model_lineage`` view: its closure, one key range).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.answers.inputs import parse_inference
+from processors.errors import NotFoundError
+from processors.query_runner import QueryRunner, Table
+
+COLUMNS = ["depth", "step", "node", "role", "details"]
+STEPS = {"run": "run", "dataset": "dataset", "source": "source", "job": "job"}
+
+
+def details(properties: dict[str, str] | None, keys: tuple[str, ...] = ()) -> str:
+    """A node's facts as ``key=value`` pairs, sorted; only ``keys`` prefixes when given."""
+    items = sorted((properties or {}).items())
+    if keys:
+        items = [(k, v) for k, v in items if k.startswith(keys)]
+    return ", ".join(f"{k}={v}" for k, v in items)
+
+
+def lineage_rows(runner: QueryRunner, model: str) -> list[list[Any]]:
+    """The ``model_lineage`` view for ``model``: depth, node, kind, role, properties, since."""
+    return runner.run(
+        "SELECT depth, node, kind, role, properties, since "
+        "FROM model_lineage(model = {m:String}) ORDER BY depth, node",
+        {"m": model},
+    ).rows
+
+
+def attribution(runner: QueryRunner, inference: str) -> Table:
+    inference_id = parse_inference(inference)
+    found = runner.run(
+        "SELECT event_time, deployment, served_model, training_run, output, resolved "
+        "FROM attributions WHERE inference_id = {i:String} LIMIT 1",
+        {"i": inference_id},
+    )
+    if not found.rows:
+        raise NotFoundError(
+            f"no prediction with id {inference_id!r} is stored (ids are matched exactly, as "
+            "logged; predictions older than LINEAGE_INFERENCE_RETENTION_DAYS are gone)"
+        )
+    when, deployment, model, run, output, resolved = found.rows[0]
+    rows: list[list[Any]] = [
+        [0, "prediction", f"inference:{inference_id}", "", f"at {when}, output {output!r}"]
+    ]
+    if deployment:
+        rows.append([0, "deployment", deployment, "", "served the prediction"])
+    if not model:
+        rows.append([0, "model version", "", "", "unknown: the deployment's history is not stored"])
+        return Table(COLUMNS, rows)
+    lineage = lineage_rows(runner, model)
+    for depth, node, kind, role, properties, _since in lineage:
+        if depth == 0:
+            rows.append([0, "model version", node, "", details(properties, ("metric.",))])
+        elif node == run:
+            rows.append([depth, "training run", node, "", details(properties)])
+        else:
+            step = "training data" if role else STEPS.get(kind, kind)
+            rows.append([depth, step, node, role, details(properties)])
+    if not resolved:
+        rows.append(
+            [
+                1,
+                "training run",
+                "",
+                "",
+                f"not known yet: no completed training run of {model} is stored",
+            ]
+        )
+    return Table(COLUMNS, rows)
