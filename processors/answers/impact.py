@@ -8,7 +8,7 @@ masking transformations, and the window defaults to the tag's own.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from processors.answers.inputs import EARLIEST, LATEST, parse_time, require_node, sql_time
 from processors.answers.sections import Answer
@@ -76,6 +76,11 @@ def incident_reach(
     return reached, start, end
 
 
+def shown(when: datetime) -> str:
+    """A time as answers show them: ISO 8601 in UTC, without the zone."""
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+
 def _as_time(value: object) -> datetime | None:
     return None if value is None else parse_time("window", str(value))
 
@@ -104,8 +109,8 @@ def impact(
     by_output, totals = _predictions(runner, models, deployments, since, until)
     count, subjects, first, last = totals.rows[0]
     window = [
-        None if since == EARLIEST else sql_time(since),
-        None if until == LATEST else sql_time(until),
+        None if since == EARLIEST else shown(since),
+        None if until == LATEST else shown(until),
     ]
     if not count:
         first = last = None
