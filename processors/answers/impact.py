@@ -34,14 +34,14 @@ def _predictions(
     )
     params = {"since": sql_time(since), "until": sql_time(until)}
     sql = (
-        "SELECT served_model AS model_version, output, count() AS predictions, "
+        "SELECT served_model AS model_version, output, uniqExact(inference_id) AS predictions, "
         "uniqExact(subject) AS subjects, min(event_time) AS first, max(event_time) AS last "
         f"FROM inferences WHERE {where} GROUP BY model_version, output "
         "ORDER BY model_version, output"
     )
     table = runner.run(sql, params)
     totals = runner.run(
-        "SELECT count(), uniqExact(subject), min(event_time), max(event_time) "
+        "SELECT uniqExact(inference_id), uniqExact(subject), min(event_time), max(event_time) "
         f"FROM inferences WHERE {where}",
         params,
     )
