@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from collector.subjects import Pseudonymizer
-from processors.answers.attribution import attribution
+from processors.answers.attribution import attribution, lineage_rows
 from processors.answers.diff import diff
 from processors.answers.impact import impact
 from processors.answers.inputs import parse_time
@@ -316,3 +316,13 @@ def test_empty_answers_are_said_plainly(stored: Stored) -> None:
     assert "source:q/crm has no recorded downstream lineage as of 2026-03-01" in early.stderr
     nothing = run_cli(stored.settings, "sql", "SELECT 1 WHERE 0")
     assert (nothing.returncode, "the query returned no rows" in nothing.stderr) == (0, True)
+
+
+def test_model_lineage_lookups_equal_the_view(stored: Stored) -> None:
+    for model in (MODEL1, MODEL2, ANON):
+        view = stored.runner.run(
+            "SELECT depth, node, kind, role, properties, since "
+            "FROM model_lineage(model = {m:String}) ORDER BY depth, node",
+            {"m": model},
+        )
+        assert lineage_rows(stored.runner, model) == view.rows
