@@ -20,6 +20,9 @@ VERSIONED_KINDS = frozenset({"dataset", "model"})
 # whitespace, '@' and ':' at the start so that the id splits one way only.
 _NAME = r"[A-Za-z0-9_.\-][A-Za-z0-9_.\-/:+]*"
 _VERSION = r"[A-Za-z0-9_.\-+]+"
+# Compiled once: ids are checked several times per event on the worker's hot path.
+_NAME_RE = re.compile(_NAME)
+_VERSION_RE = re.compile(_VERSION)
 _NODE_RE = re.compile(rf"^(?P<kind>[a-z]+):(?P<name>{_NAME})(?:@(?P<version>{_VERSION}))?$")
 
 FORMAT_HELP = (
@@ -58,10 +61,10 @@ def parse_node_id(text: str) -> NodeId:
     return NodeId(kind, name, version)
 
 
-def _check_part(what: str, value: str, pattern: str) -> str:
+def _check_part(what: str, value: str, pattern: re.Pattern[str]) -> str:
     if not isinstance(value, str):
         raise NodeIdError(f"{what} {value!r} is a {type(value).__name__}, expected a string")
-    if not re.fullmatch(pattern, value):
+    if not pattern.fullmatch(value):
         raise NodeIdError(f"{what} {value!r} is not allowed: use letters, digits and . _ - / +")
     return value
 
@@ -71,8 +74,8 @@ def model_id(name: str, version: str) -> str:
     return str(
         NodeId(
             "model",
-            _check_part("model name", name, _NAME),
-            _check_part("model version", version, _VERSION),
+            _check_part("model name", name, _NAME_RE),
+            _check_part("model version", version, _VERSION_RE),
         )
     )
 
@@ -82,35 +85,35 @@ def dataset_id(name: str, version: str) -> str:
     return str(
         NodeId(
             "dataset",
-            _check_part("dataset name", name, _NAME),
-            _check_part("dataset version", version, _VERSION),
+            _check_part("dataset name", name, _NAME_RE),
+            _check_part("dataset version", version, _VERSION_RE),
         )
     )
 
 
 def run_id(run_uuid: str) -> str:
     """``run:UUID``."""
-    return str(NodeId("run", _check_part("run id", run_uuid, _NAME)))
+    return str(NodeId("run", _check_part("run id", run_uuid, _NAME_RE)))
 
 
 def source_id(name: str) -> str:
     """``source:NAME``."""
-    return str(NodeId("source", _check_part("source name", name, _NAME)))
+    return str(NodeId("source", _check_part("source name", name, _NAME_RE)))
 
 
 def job_id(name: str) -> str:
     """``job:NAME``."""
-    return str(NodeId("job", _check_part("job name", name, _NAME)))
+    return str(NodeId("job", _check_part("job name", name, _NAME_RE)))
 
 
 def deployment_id(name: str) -> str:
     """``deployment:NAME``."""
-    return str(NodeId("deployment", _check_part("deployment name", name, _NAME)))
+    return str(NodeId("deployment", _check_part("deployment name", name, _NAME_RE)))
 
 
 def inference_id(name: str) -> str:
     """``inference:ID``."""
-    return str(NodeId("inference", _check_part("inference id", name, _NAME)))
+    return str(NodeId("inference", _check_part("inference id", name, _NAME_RE)))
 
 
 def served_by(model: str | None, version: str | None, deployment: str | None) -> str:

@@ -6,6 +6,11 @@ records/s while the same aiokafka client under it fetches several hundred thousa
 worker's hot path reads with aiokafka's ``getmany`` directly: one call returns thousands of
 records, the batch goes to the store, and the offsets after it are committed explicitly.
 The faust app around it still owns the process: its lifecycle, web server and producer.
+
+Two batches are in flight at a time: while one is being stored, the next is fetched and
+decoded on a thread of its own. Decoding is Python, the insert mostly ClickHouse's C++, so
+the two overlap and the store is kept busy. Batches are still stored and committed strictly
+in the order they were read.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -22,23 +29,37 @@ from processors.graph_agent import Record
 
 log = logging.getLogger(__name__)
 
-# What a consumer does with a batch; must return only when it is safely stored.
-BatchHandler = Callable[[Sequence[Record]], Awaitable[None]]
+P = TypeVar("P")
+
+
+class BatchHandler(Protocol, Generic[P]):
+    """What a consumer hands its batches to, in two steps.
+
+    ``prepare`` turns records into something storable; it runs on the consumer's own
+    thread, may take its time, and must not touch the store. ``store`` writes a prepared
+    batch and returns only when it is safely stored; it is called in read order, one batch
+    at a time.
+    """
+
+    def prepare(self, records: Sequence[Record]) -> P: ...
+
+    def store(self, prepared: P) -> Awaitable[None]: ...
+
+
 # Told which partitions were just assigned, so it can check the store before writing them.
 AssignHandler = Callable[[Sequence[tuple[str, int]]], None]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hold a rebalance until the batch in hand is stored and committed."""
+    """Hold a rebalance until every batch read is stored and committed."""
 
-    def __init__(self, consumer: BatchConsumer) -> None:
+    def __init__(self, consumer: BatchConsumer[Any]) -> None:
         self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.consumer.rebalancing = True
         try:
-            async with self.consumer.batch_lock:
-                pass
+            await self.consumer.idle.wait()
         finally:
             self.consumer.rebalancing = False
 
@@ -46,7 +67,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer.on_assigned([(tp.topic, tp.partition) for tp in assigned])
 
 
-class BatchConsumer:
+class BatchConsumer(Generic[P]):
     """One topic, one consumer in the worker's group, batches of up to ``max_records``.
 
     A batch closes when it holds ``max_records`` records or ``max_wait`` seconds after its
@@ -60,7 +81,7 @@ class BatchConsumer:
         topic: str,
         bootstrap: str,
         group: str,
-        handle: BatchHandler,
+        handler: BatchHandler[P],
         on_assigned: AssignHandler,
         max_records: int,
         max_wait: float,
@@ -70,20 +91,22 @@ class BatchConsumer:
         self.topic = topic
         self.bootstrap = bootstrap
         self.group = group
-        self.handle = handle
+        self.handler = handler
         self.on_assigned = on_assigned
         self.max_records = max_records
         self.max_wait = max_wait
         self.client_id = client_id
         self.on_stored = on_stored  # between the store and the commit: fault injection
-        self.batch_lock = asyncio.Lock()
-        self.rebalancing = False  # a rebalance waits for the batch in hand
+        self.rebalancing = False  # a rebalance waits until nothing is in flight
+        self.in_flight = 0  # batches being read, prepared or stored
+        self.idle = asyncio.Event()
+        self.idle.set()
         self.stopping = asyncio.Event()
         self.consumed = 0
         self.commit_failures = 0
 
     def stop(self) -> None:
-        """Finish the batch in hand, commit it and leave the group."""
+        """Finish the batches in hand, commit them and leave the group."""
         self.stopping.set()
 
     async def run(self) -> None:
@@ -98,20 +121,65 @@ class BatchConsumer:
             max_partition_fetch_bytes=8 << 20,
         )
         consumer.subscribe([self.topic], listener=_Rebalance(self))
+        preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prepare-{self.topic}")
+        loop = asyncio.get_running_loop()
+        storing: asyncio.Future[None] | None = None
         await consumer.start()
         try:
             while not self.stopping.is_set():
-                async with self.batch_lock:
+                self._begin()
+                try:
                     records = await self._collect(consumer)
-                    if records:
-                        await self.handle(records)
-                        if self.on_stored is not None:
-                            self.on_stored()
-                        await self._commit(consumer, records)
-                # Let a waiting rebalance take the lock between batches.
+                    prepared = (
+                        await loop.run_in_executor(preparing, self.handler.prepare, records)
+                        if records
+                        else None
+                    )
+                    if storing is not None:
+                        # In read order: the previous batch is stored and committed first.
+                        await storing
+                        storing = None
+                except BaseException:
+                    self._end()
+                    raise
+                if prepared is None:
+                    self._end()
+                    if storing is not None and storing.done():
+                        await storing  # a failure surfaces now, not with the next batch
+                        storing = None
+                else:
+                    storing = asyncio.ensure_future(
+                        self._store_and_commit(consumer, records, prepared)
+                    )
+                # Let a waiting rebalance see the consumer idle between batches.
                 await asyncio.sleep(0)
         finally:
-            await consumer.stop()
+            try:
+                if storing is not None:
+                    await storing
+            finally:
+                preparing.shutdown(wait=True)
+                await consumer.stop()
+
+    def _begin(self) -> None:
+        self.in_flight += 1
+        self.idle.clear()
+
+    def _end(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self.idle.set()
+
+    async def _store_and_commit(
+        self, consumer: AIOKafkaConsumer, records: Sequence[Record], prepared: P
+    ) -> None:
+        try:
+            await self.handler.store(prepared)
+            if self.on_stored is not None:
+                self.on_stored()
+            await self._commit(consumer, records)
+        finally:
+            self._end()
 
     async def _collect(self, consumer: AIOKafkaConsumer) -> list[Record]:
         records: list[Record] = []
@@ -120,7 +188,7 @@ class BatchConsumer:
             if self.rebalancing:
                 break  # close the batch now: the rebalance waits for it
             if deadline is None:
-                timeout = 0.5  # idle: look up now and then to notice stop()
+                timeout = 0.5  # idle: look up now and then
             else:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
@@ -132,7 +200,9 @@ class BatchConsumer:
                 records.extend(
                     Record(tp.topic, tp.partition, m.offset, m.key, m.value) for m in messages
                 )
-            if records and deadline is None:
+            if not records:
+                break  # idle: back to the caller, which checks on the batch being stored
+            if deadline is None:
                 deadline = time.monotonic() + self.max_wait
         self.consumed += len(records)
         return records

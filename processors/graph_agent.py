@@ -126,11 +126,6 @@ def decode_and_map(
 RETRY_FIRST_SECONDS = 0.2
 RETRY_MAX_SECONDS = 10.0
 
-# Work that follows a stored batch (closures, attribution): runs on the store thread, must be
-# idempotent, is retried like the write.
-AfterWrite = Callable[[RowBatch], None]
-
-
 Bounds = dict[Partition, int]
 
 
@@ -162,6 +157,21 @@ def partition_bounds(records: Sequence[Record]) -> tuple[Bounds, Bounds]:
     return firsts, lasts
 
 
+@dataclass
+class Mapped:
+    """A batch of records made ready to store: their rows, and the records refused."""
+
+    batch: RowBatch
+    rejected: list[Rejected]
+    firsts: Bounds
+    lasts: Bounds
+
+
+# Told, on the store thread, which offsets of which partitions a batch stored: what the
+# derived state (processors.derived) is brought up to date with.
+StoredHook = Callable[[Bounds, Bounds], None]
+
+
 class GraphProcessor:
     """Decode, map and store batches of records, each turned into rows by ``mapper``."""
 
@@ -171,7 +181,7 @@ class GraphProcessor:
         sink: ClickHouseSink,
         executor: Executor,
         dead_letters: DeadLetterWriter,
-        after_write: Sequence[AfterWrite] = (),
+        on_stored: StoredHook | None = None,
         max_bytes: int = 0,
     ) -> None:
         self.mapper = mapper
@@ -179,7 +189,7 @@ class GraphProcessor:
         self.sink = sink
         self.executor = executor
         self.dead_letters = dead_letters
-        self.after_write = list(after_write)
+        self.on_stored = on_stored
         self.recovery = Recovery()
         self.written = 0
         self.rejected = 0
@@ -190,22 +200,28 @@ class GraphProcessor:
         self.recovery.forget(partitions)
 
     async def process(self, records: Sequence[Record]) -> None:
-        """Store one batch. Returns only when every record is stored or dead-lettered.
+        """Store one batch: :meth:`prepare` then :meth:`store`."""
+        if records:
+            await self.store(self.prepare(records))
 
-        A store that refuses is retried with backoff until it takes the batch; a DLQ that
-        refuses raises, and the caller must then not commit, so the batch is read again.
-        """
-        if not records:
-            return
+    def prepare(self, records: Sequence[Record]) -> Mapped:
+        """Decode and map a batch; no store access, so it may run beside a store."""
         batch, rejected = map_records(self.mapper, records, self.max_bytes)
         for bad in rejected:
             r = bad.record
             batch.extend(dead_letter_rows(bad), Origin(r.topic, r.partition, r.offset))
-        firsts, lasts = partition_bounds(records)
-        store = self.sink.store
+        return Mapped(batch, rejected, *partition_bounds(records))
+
+    async def store(self, mapped: Mapped) -> None:
+        """Store a mapped batch. Returns only when every record is stored or dead-lettered.
+
+        A store that refuses is retried with backoff until it takes the batch; a DLQ that
+        refuses raises, and the caller must then not commit, so the batch is read again.
+        """
+        batch, rejected = mapped.batch, mapped.rejected
         # The store is blocking (chDB runs in-process): keep it off the event loop so
         # Kafka heartbeats and the web endpoint stay responsive during a long insert.
-        kept = await self._until_stored(self.recovery.filter, store, batch, firsts)
+        kept = await self._until_stored(self.recovery.filter, self.sink.store, batch, mapped.firsts)
         # A dead letter whose row the store holds was sent by an earlier run: not again.
         to_send = {
             (s.origin.topic, s.origin.partition, s.origin.offset)
@@ -227,11 +243,11 @@ class GraphProcessor:
             await self.dead_letters(bad)
         if len(kept.sources):
             await self._until_stored(self.sink.write, kept)
-        # Derived steps see the whole batch, not what recovery left to write: a crash between
-        # the insert and the steps must not cost the records it had stored their steps.
-        for step in self.after_write:
-            await self._until_stored(step, batch)
-        self.recovery.advance(lasts)
+        if self.on_stored is not None:
+            # The whole batch, not what recovery left to write: records an earlier run
+            # stored may not have had their derived state brought up to date.
+            await self._until_stored(self.on_stored, mapped.firsts, mapped.lasts)
+        self.recovery.advance(mapped.lasts)
         self.written += len(batch)
         self.rejected += len(rejected)
 

@@ -201,6 +201,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+# Built once: json.dumps with options builds a new encoder on every call.
+_RAW_JSON = json.JSONEncoder(default=_json_default, sort_keys=True)
+
+
 def raw_row(kind: str, record: dict[str, Any], subject: str, origin: Origin) -> tuple[Any, ...]:
     return (
         record["event_id"],
@@ -209,7 +213,7 @@ def raw_row(kind: str, record: dict[str, Any], subject: str, origin: Origin) -> 
         record["producer"],
         record["namespace"],
         subject,
-        json.dumps(record, default=_json_default, sort_keys=True),
+        _RAW_JSON.encode(record),
         origin.topic,
         origin.partition,
         origin.offset,

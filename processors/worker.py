@@ -3,10 +3,10 @@
 The faust app owns the process (start-up, signals, web server, producer, timers). Three
 :class:`~processors.consumer.BatchConsumer` s read the lineage, inference and OpenLineage
 topics in large batches and hand them to a :class:`~processors.graph_agent.GraphProcessor`
-each; all store calls go through one thread. After each lineage batch the derived state
-(attribution, model closures, tag impacts) follows. The web server answers read-only SQL at
-``/sql`` and takes OpenLineage events at ``POST /api/v1/lineage``, forwarding them to the
-OpenLineage topic.
+each; all store calls go through one thread. Every second the derived state (attribution,
+model closures, tag impacts) catches up with the lineage stored. The web server answers
+read-only SQL at ``/sql`` and takes OpenLineage events at ``POST /api/v1/lineage``,
+forwarding them to the OpenLineage topic.
 
 Built by :func:`build_app` from explicit settings and an open store; nothing here is a module
 global, so tests and the CLI can build as many apps as they need.
@@ -20,8 +20,9 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
+from typing import Any, cast
 
 import faust
 from aiohttp import web as aiohttp_web
@@ -34,9 +35,9 @@ from collector.registry import SchemaRegistryClient
 from processors.attribution import SWEEP_SECONDS, Attribution
 from processors.closure import extend_closures
 from processors.consumer import BatchConsumer
+from processors.derived import DERIVE_SECONDS, Derivation
 from processors.errors import ProcessorError, QueryError, StoreError
 from processors.graph_agent import (
-    AfterWrite,
     GraphProcessor,
     Rejected,
     avro_mapper,
@@ -76,7 +77,7 @@ class DeadLetterError(ProcessorError):
 class Ingest:
     """The worker's consumers, one per topic, run side by side until the worker stops."""
 
-    def __init__(self, consumers: list[BatchConsumer]) -> None:
+    def __init__(self, consumers: list[BatchConsumer[Any]]) -> None:
         self.consumers = consumers
 
     async def run(self) -> None:
@@ -174,22 +175,26 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     )
     catalog = load_catalog()
     limit = settings.max_event_bytes
-    # State derived from lineage (attribution, closures, tag impacts) follows each stored
-    # batch of it, on the store thread. Predictions need none: ClickHouse attributes them as
-    # they are inserted, so the inference hot path runs no step.
+    # State derived from lineage (attribution, closures, tag impacts) catches up with the
+    # stored rows every DERIVE_SECONDS, on the store thread. Predictions need none:
+    # ClickHouse attributes them as they are inserted, so the inference path runs no step.
     attribution = Attribution(store)
-    derived: list[AfterWrite] = [
-        attribution.after_write,
-        functools.partial(extend_closures, store),
-        functools.partial(propagate_tags, store),
-    ]
+    derivation = Derivation(
+        store,
+        [
+            attribution.after_write,
+            functools.partial(extend_closures, store),
+            functools.partial(propagate_tags, store),
+        ],
+        topics=[settings.topic_events, settings.topic_openlineage],
+    )
     processor = GraphProcessor(
         avro_mapper(catalog, registry),
         sink,
         executor,
         dead_letter,
         max_bytes=limit,
-        after_write=derived,
+        on_stored=derivation.stored,
     )
     inference_processor = GraphProcessor(
         avro_mapper(catalog, registry), sink, executor, dead_letter, max_bytes=limit
@@ -200,19 +205,27 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         executor,
         dead_letter,
         max_bytes=settings.ingest_max_bytes,
-        after_write=derived,
+        on_stored=derivation.stored,
     )
+
+    async def on_store_thread(name: str, fn: Callable[[], object], interval: float) -> None:
+        # A failure waits for the next tick rather than stopping ingest.
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, fn)
+        except StoreError as exc:
+            log.warning("%s failed, trying again in %.0fs: %s", name, interval, exc)
+        except Exception:
+            log.exception("%s failed", name)
+
+    @app.timer(interval=DERIVE_SECONDS)  # type: ignore[untyped-decorator]
+    async def derive() -> None:
+        await on_store_thread("deriving state", derivation.run, DERIVE_SECONDS)
 
     @app.timer(interval=SWEEP_SECONDS)  # type: ignore[untyped-decorator]
     async def sweep_attributions() -> None:
         # Settles what a rate-limited dictionary reload left pending, and predictions that
-        # raced a reload; a failure waits for the next tick rather than stopping ingest.
-        try:
-            await asyncio.get_running_loop().run_in_executor(executor, attribution.sweep)
-        except StoreError as exc:
-            log.warning("attribution sweep failed, trying again in %.0fs: %s", SWEEP_SECONDS, exc)
-        except Exception:
-            log.exception("attribution sweep failed")
+        # raced a reload.
+        await on_store_thread("attribution sweep", attribution.sweep, SWEEP_SECONDS)
 
     # batch_size counts events; a graph event makes about GRAPH_ROWS rows, an inference
     # record carries up to INFERENCE_BATCH predictions of one row each.
@@ -233,7 +246,7 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
                 topic=topic,
                 bootstrap=bootstrap,
                 group=settings.consumer_group,
-                handle=proc.process,
+                handler=proc,
                 on_assigned=proc.forget,
                 max_records=records,
                 max_wait=settings.batch_seconds,

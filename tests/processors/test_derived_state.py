@@ -1,0 +1,102 @@
+"""Derived state on a timer, against a real chDB store: each run's steps get exactly the rows
+stored since the last run, read back by offset, and a new worker takes up where the last
+one's steps stopped."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.derived import Derivation, merged, range_batch
+from processors.mapping import RowBatch
+from processors.sinks.clickhouse import ClickHouseSink
+from processors.store.connect import Store
+from processors.walks import written
+from tests.processors.test_recovery import batch_of
+
+
+class Seen:
+    """A step that records what it was given."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[int, int, int, str]] = []
+
+    def __call__(self, batch: RowBatch) -> None:
+        self.runs.append(
+            (len(batch.edges), len(batch.model_training), len(batch.deployments), written(batch))
+        )
+
+
+def store_offsets(store: Store, offsets: range, partition: int = 0) -> None:
+    batch, _ = batch_of(offsets, partition)
+    ClickHouseSink(store).write(batch)
+
+
+def test_merged_widens_each_partition_to_cover_every_batch() -> None:
+    ranges = merged({}, {("t", 0): 5}, {("t", 0): 9})
+    ranges = merged(ranges, {("t", 0): 10, ("t", 1): 3}, {("t", 0): 19, ("t", 1): 4})
+    assert ranges == {("t", 0): (5, 19), ("t", 1): (3, 4)}
+
+
+def test_range_batch_gives_the_offset_condition_of_its_ranges() -> None:
+    where = written(range_batch({("t", 1): (3, 4), ("t", 0): (5, 19)}))
+    assert where == (
+        "((src_topic = 't' AND src_partition = 0 AND src_offset BETWEEN 5 AND 19) OR "
+        "(src_topic = 't' AND src_partition = 1 AND src_offset BETWEEN 3 AND 4))"
+    )
+
+
+def test_a_run_reads_back_the_rows_stored_since_the_last_one(store: Store) -> None:
+    seen = Seen()
+    derivation = Derivation(store, [seen], topics=["events"])
+    store_offsets(store, range(0, 10))
+    derivation.stored({("events", 0): 0}, {("events", 0): 9})
+    store_offsets(store, range(10, 15))
+    derivation.stored({("events", 0): 10}, {("events", 0): 14})
+    assert derivation.run() == 15
+    # Each TrainingRun makes two edges (dataset -> run -> model) and a model_training row.
+    [(edges, trained, deployed, where)] = seen.runs
+    assert (edges, trained, deployed) == (30, 15, 0)
+    assert "src_offset BETWEEN 0 AND 14" in where
+    assert derivation.run() == 0  # nothing new: no steps
+    assert len(seen.runs) == 1
+    store_offsets(store, range(15, 17))
+    derivation.stored({("events", 0): 15}, {("events", 0): 16})
+    assert derivation.run() == 2
+    assert seen.runs[1][:3] == (4, 2, 0)
+
+
+def test_a_new_worker_takes_up_where_the_steps_stopped(store: Store) -> None:
+    first = Derivation(store, [Seen()], topics=["events"])
+    store_offsets(store, range(0, 10))
+    first.stored({("events", 0): 0}, {("events", 0): 9})
+    first.run()
+    # Stored (and committed) by a worker that died before its steps ran: offsets 10..19 of
+    # partition 0, and partition 1, which no step has seen.
+    store_offsets(store, range(10, 20))
+    store_offsets(store, range(0, 4), partition=1)
+    seen = Seen()
+    assert Derivation(store, [seen], topics=["events"]).run() == 14
+    [(edges, trained, _, where)] = seen.runs
+    assert (edges, trained) == (28, 14)
+    assert "src_partition = 0 AND src_offset BETWEEN 10 AND 19" in where
+    assert "src_partition = 1 AND src_offset BETWEEN 0 AND 3" in where
+
+
+def test_a_failed_step_keeps_its_ranges_for_the_next_run(store: Store) -> None:
+    calls = []
+
+    def flaky(batch: RowBatch) -> None:
+        calls.append(written(batch))
+        if len(calls) == 1:
+            raise RuntimeError("store refused")
+
+    derivation = Derivation(store, [flaky], topics=["events"])
+    derivation.resumed = True  # nothing stored before this test
+    store_offsets(store, range(0, 3))
+    derivation.stored({("events", 0): 0}, {("events", 0): 2})
+    with pytest.raises(RuntimeError):
+        derivation.run()
+    store_offsets(store, range(3, 5))
+    derivation.stored({("events", 0): 3}, {("events", 0): 4})
+    assert derivation.run() == 5
+    assert "src_offset BETWEEN 0 AND 4" in calls[1]
