@@ -1,0 +1,137 @@
+"""What the fault scenarios share: counting what landed, killing workers at chosen moments."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from collector.config import Settings
+from tests.conftest import WorkerProcess, run_cli
+from tests.e2e.test_exactly_once import counts, end_offsets, expected, partitions
+
+__all__ = ["Outcome", "counts", "exactly_once", "expected", "lag_is_zero", "store_counts"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a scenario reports: events sent, faults injected, lost, visible duplicates."""
+
+    scenario: str
+    events: int
+    faults: int
+    lost: int
+    duplicates: int
+
+    def line(self) -> str:
+        return (
+            f"{self.scenario}: events={self.events} faults={self.faults} "
+            f"lost={self.lost} duplicates={self.duplicates}"
+        )
+
+
+def exactly_once(
+    scenario: str,
+    worker: WorkerProcess,
+    events: int,
+    models: int,
+    faults: int,
+    timeout: float = 180,
+) -> Outcome:
+    """Wait until the store holds every event once (raw, FINAL, distinct ids); report it."""
+    want = expected(events, models)
+    deadline = time.monotonic() + timeout
+    got = counts(worker)
+    while got != want and time.monotonic() < deadline:
+        time.sleep(0.5)
+        got = counts(worker)
+    outcome = Outcome(
+        scenario,
+        events + models * (want["inf"] // max(models, 1) if models else 0),
+        faults,
+        lost=(want["raw_ids"] - got["raw_ids"]) + (want["inf_ids"] - got["inf_ids"]),
+        duplicates=(got["raw"] - got["raw_ids"]) + (got["inf"] - got["inf_ids"]),
+    )
+    print(outcome.line())
+    assert got == want, f"{outcome.line()}\ngot {got}, want {want}\n{worker.log()[-5000:]}"
+    return outcome
+
+
+def lag_is_zero(settings: Settings, topics: list[str], timeout: float = 60) -> None:
+    """Wait until the worker group's committed offsets reach the end of every topic."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    from tests.e2e.test_exactly_once import committed
+
+    deadline = time.monotonic() + timeout
+    for topic in topics:
+        ends = end_offsets(settings, topic)
+        while (got := committed(settings, topic)) != ends:
+            assert time.monotonic() < deadline, f"{topic}: committed {got}, ends {ends}"
+            time.sleep(0.3)
+    del admin
+
+
+def store_counts(settings: Settings, sql: str) -> list[list[object]]:
+    """Rows of ``sql`` read with the command line while no worker holds the store."""
+    done = run_cli(settings, "sql", sql, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    rows = answer["rows"] if isinstance(answer, dict) else answer
+    return [list(r.values()) if isinstance(r, dict) else r for r in rows]
+
+
+def kill(worker: WorkerProcess) -> None:
+    assert worker.proc is not None
+    worker.proc.send_signal(signal.SIGKILL)
+    worker.proc.wait()
+
+
+def random_pause(rnd: random.Random, low: float, high: float) -> None:
+    time.sleep(rnd.uniform(low, high))
+
+
+def reset_to_earliest(settings: Settings, topics: list[str]) -> None:
+    """Move the worker group's offsets back to the start of ``topics`` (it must be idle)."""
+    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "x"})
+    try:
+        tps = [TopicPartition(t, p, 0) for t in topics for p in partitions(consumer, t)]
+    finally:
+        consumer.close()
+    request = ConsumerGroupTopicPartitions(settings.consumer_group, tps)
+    for future in admin.alter_consumer_group_offsets([request]).values():
+        future.result(timeout=30)
+
+
+def kill_inside_an_insert(worker: WorkerProcess, store_dir: Path, timeout: float = 60) -> bool:
+    """SIGKILL ``worker`` the moment ClickHouse is seen writing a new part (a
+    ``tmp_insert_*`` folder in a table's data folder): inside an insert. False if no insert
+    was seen within ``timeout`` (the worker is killed all the same)."""
+    deadline = time.monotonic() + timeout
+    tables: list[str] = []
+    rounds = 0
+    try:
+        while time.monotonic() < deadline:
+            if rounds % 200 == 0:
+                tables = [str(p) for p in store_dir.glob("store/*/*") if p.is_dir()]
+            rounds += 1
+            for table in tables:
+                try:
+                    with os.scandir(table) as entries:
+                        if any(e.name.startswith("tmp_insert_") for e in entries):
+                            return True
+                except OSError:
+                    continue
+            time.sleep(0.0005)
+        return False
+    finally:
+        kill(worker)
