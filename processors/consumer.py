@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -87,8 +87,10 @@ class BatchConsumer(Generic[P]):
         max_wait: float,
         client_id: str = "lineage-worker",
         on_stored: Callable[[], None] | None = None,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.topic = topic
+        self.client_options = dict(client_options or {})  # security: TLS, SASL
         self.bootstrap = bootstrap
         self.group = group
         self.handler = handler
@@ -119,6 +121,7 @@ class BatchConsumer(Generic[P]):
             # Up to 8 MiB a partition per fetch: a fetch then carries thousands of graph
             # events or a few dozen inference batches, and getmany rarely waits on the wire.
             max_partition_fetch_bytes=8 << 20,
+            **self.client_options,
         )
         consumer.subscribe([self.topic], listener=_Rebalance(self))
         preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prepare-{self.topic}")

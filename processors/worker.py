@@ -43,6 +43,7 @@ from processors.graph_agent import (
     avro_mapper,
     openlineage_mapper,
 )
+from processors.kafka_security import aiokafka_options, faust_credentials
 from processors.mapping import Origin
 from processors.openlineage import (
     OpenLineageError,
@@ -53,7 +54,7 @@ from processors.openlineage import (
 from processors.propagation import propagate_tags
 from processors.query_runner import run_on_store
 from processors.sinks.clickhouse import ClickHouseSink
-from processors.store import apply_retention, migrate, open_store
+from processors.store import apply_retention, migrate, open_configured
 from processors.store.connect import Store
 from processors.topics import ensure_topics
 
@@ -135,6 +136,7 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     datadir = (settings.worker_state_dir / "faust").resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(","))
+    security = settings.kafka_security()
     app = faust.App(
         settings.consumer_group,
         broker=brokers,
@@ -150,6 +152,7 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         # Commit acknowledged offsets often: replays after a crash stay short.
         broker_commit_interval=1.0,
         broker_commit_every=settings.batch_size,
+        broker_credentials=faust_credentials(security),
     )
     app.boot_strategy = _WithoutFaustConsumer(app)
     # One thread owns all store calls: chDB is in-process and blocking, and a single
@@ -252,6 +255,7 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
                 max_wait=settings.batch_seconds,
                 client_id=f"lineage-worker-{name}",
                 on_stored=kill_after_store,
+                client_options=aiokafka_options(security),
             )
             for name, topic, proc, records in (
                 ("graph", settings.topic_events, processor, graph_records),
@@ -348,7 +352,7 @@ def run_worker(settings: Settings) -> None:
     """Run a worker in the foreground until SIGINT or SIGTERM; then stop cleanly."""
     bootstrap = settings.resolve_bootstrap()
     check_port_free(settings.worker_host, settings.worker_port)
-    store = open_store(settings.effective_clickhouse_url, role="lineage worker")
+    store = open_configured(settings, role="lineage worker")
     try:
         migrate(store)
         apply_retention(store, settings.inference_retention_days)

@@ -9,13 +9,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
 
 from collector import DatasetRef, LineageClient
 from collector.config import Settings
 from collector.errors import ConfigError
 from collector.security import KafkaSecurity, Secret, redact_in_logs
-from tests.conftest import run_cli
+from tests.conftest import WorkerProcess, run_cli
 from tests.security.conftest import SecureKafka
 
 WRONG = "wrong-password-" + "x" * 17
@@ -221,3 +221,24 @@ def test_log_records_mask_configured_secrets(caplog: pytest.LogCaptureFixture) -
             log.exception("failed")
     assert secret not in caplog.text
     assert caplog.text.count("***") >= 3
+
+
+def test_the_worker_reads_and_dead_letters_over_sasl_ssl(
+    secure_kafka: SecureKafka, tmp_path: Path
+) -> None:
+    """Pass: a worker with the right user stores the 10 events the SDK sent over SASL_SSL,
+    and its producer dead-letters a poison record there too."""
+    settings = secure_kafka.settings(tmp_path / "state")
+    assert emit(settings, 10) == 0
+    producer = Producer(
+        {"bootstrap.servers": secure_kafka.bootstrap, **secure_kafka.security.librdkafka()}
+    )
+    producer.produce(settings.topic_events, b"\xc3\x01" + b"\x00" * 12, b"poison")
+    assert producer.flush(30) == 0
+    worker = WorkerProcess(settings).start()
+    try:
+        worker.wait_for("SELECT event_id FROM events_raw", 10)
+        assert len(secured_values(settings, settings.topic_dlq, 1)) == 1
+    finally:
+        worker.stop()
+    assert secure_kafka.security.password.reveal() not in worker.log()
