@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINEAGE := $(BIN)/lineage
 
-.PHONY: run test lint typecheck unit setup system-deps clean
+.PHONY: run test faults lint typecheck unit setup system-deps clean
 
 setup: $(STAMP)
 
@@ -59,8 +59,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The fault suite (tests/faults) runs inside `make test` at reduced size; `make faults` runs
+# it alone at full size: more events, more kills, longer outages.
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+faults: $(STAMP)
+	LINEAGE_FAULTS_SIZE=full $(BIN)/python -m pytest -m faults tests/faults
 
 clean:
 	-$(LINEAGE) down
