@@ -48,7 +48,9 @@ def install(
         """Prometheus' text format."""
 
         async def get(self, request: Request) -> Response:
-            return self.bytes(metrics.exposition(), content_type=CONTENT_TYPE)
+            # As a header: aiohttp refuses a content_type argument that carries a charset,
+            # and Prometheus' text format names one.
+            return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
     class HealthView(View):
         """Alive: the event loop answers. Kubernetes restarts a worker that does not."""
