@@ -7,11 +7,13 @@ import os
 import random
 import signal
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from collector.config import Settings
 from tests.conftest import WorkerProcess, run_cli
@@ -135,3 +137,16 @@ def kill_inside_an_insert(worker: WorkerProcess, store_dir: Path, timeout: float
         return False
     finally:
         kill(worker)
+
+
+def metric_total(settings: Settings, name: str) -> float:
+    """The sum of every sample of ``name`` on the worker's /metrics (0 when it has none)."""
+    url = f"http://127.0.0.1:{settings.worker_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
