@@ -88,6 +88,7 @@ class BatchConsumer(Generic[P]):
         client_id: str = "lineage-worker",
         on_stored: Callable[[], None] | None = None,
         client_options: Mapping[str, Any] | None = None,
+        on_committed: Callable[[P], None] | None = None,
     ) -> None:
         self.topic = topic
         self.client_options = dict(client_options or {})  # security: TLS, SASL
@@ -99,6 +100,7 @@ class BatchConsumer(Generic[P]):
         self.max_wait = max_wait
         self.client_id = client_id
         self.on_stored = on_stored  # between the store and the commit: fault injection
+        self.on_committed = on_committed  # after the commit: metrics, once per batch
         self.rebalancing = False  # a rebalance waits until nothing is in flight
         self.in_flight = 0  # batches being read, prepared or stored
         self.idle = asyncio.Event()
@@ -181,6 +183,8 @@ class BatchConsumer(Generic[P]):
             if self.on_stored is not None:
                 self.on_stored()
             await self._commit(consumer, records)
+            if self.on_committed is not None:
+                self.on_committed(prepared)
         finally:
             self._end()
 

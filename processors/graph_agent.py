@@ -24,6 +24,7 @@ from collector.registry import SchemaRegistryClient
 from collector.wire import Decoder, TransientDecodeError
 from processors.errors import RecordTooLargeError, StoreError
 from processors.mapping import TABLES, MappingError, Origin, RowBatch, map_event
+from processors.metrics import BatchReport, WorkerMetrics, batch_report, event_kinds
 from processors.openlineage import map_openlineage
 from processors.recovery import Partition, Recovery
 from processors.sinks.clickhouse import ClickHouseSink
@@ -165,6 +166,7 @@ class Mapped:
     rejected: list[Rejected]
     firsts: Bounds
     lasts: Bounds
+    report: BatchReport | None = None  # counted once its offsets are committed
 
 
 # Told, on the store thread, which offsets of which partitions a batch stored: what the
@@ -183,6 +185,7 @@ class GraphProcessor:
         dead_letters: DeadLetterWriter,
         on_stored: StoredHook | None = None,
         max_bytes: int = 0,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.mapper = mapper
         self.max_bytes = max_bytes
@@ -194,6 +197,7 @@ class GraphProcessor:
         self.written = 0
         self.rejected = 0
         self.store_errors = 0
+        self.metrics = metrics
 
     def forget(self, partitions: Sequence[Partition]) -> None:
         """``partitions`` were just assigned to us: check the store before writing them."""
@@ -210,7 +214,13 @@ class GraphProcessor:
         for bad in rejected:
             r = bad.record
             batch.extend(dead_letter_rows(bad), Origin(r.topic, r.partition, r.offset))
-        return Mapped(batch, rejected, *partition_bounds(records))
+        # Counted here, on the consumer's own thread, once per batch.
+        report = (
+            batch_report(records[0].topic, len(records), batch, (b.stage for b in rejected))
+            if self.metrics is not None
+            else None
+        )
+        return Mapped(batch, rejected, *partition_bounds(records), report)
 
     async def store(self, mapped: Mapped) -> None:
         """Store a mapped batch. Returns only when every record is stored or dead-lettered.
@@ -241,8 +251,20 @@ class GraphProcessor:
                 bad.error,
             )
             await self.dead_letters(bad)
+            if mapped.report is not None:
+                sent = mapped.report.dead_lettered
+                sent[bad.stage] = sent.get(bad.stage, 0) + 1
         if len(kept.sources):
+            started = time.perf_counter()
             await self._until_stored(self.sink.write, kept)
+            if mapped.report is not None:
+                mapped.report.write_seconds = time.perf_counter() - started
+        if mapped.report is not None:
+            whole = (len(kept.events_raw), len(kept.inferences)) == (
+                len(batch.events_raw),
+                len(batch.inferences),
+            )
+            mapped.report.written = mapped.report.consumed if whole else event_kinds(kept)
         if self.on_stored is not None:
             # The whole batch, not what recovery left to write: records an earlier run
             # stored may not have had their derived state brought up to date.
@@ -250,6 +272,11 @@ class GraphProcessor:
         self.recovery.advance(mapped.lasts)
         self.written += len(batch)
         self.rejected += len(rejected)
+
+    def committed(self, mapped: Mapped) -> None:
+        """The batch's offsets are committed: count it."""
+        if self.metrics is not None and mapped.report is not None:
+            self.metrics.batch_done(mapped.report)
 
     async def _until_stored(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the store thread until it stops raising StoreError."""
@@ -260,6 +287,8 @@ class GraphProcessor:
                 return await loop.run_in_executor(self.executor, fn, *args)
             except StoreError as exc:
                 self.store_errors += 1
+                if self.metrics is not None:
+                    self.metrics.store_error("write", retried=True)
                 log.warning("store unavailable, retrying in %.1fs: %s", wait, exc)
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, RETRY_MAX_SECONDS)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+    CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -28,13 +29,14 @@ from prometheus_client import (
     generate_latest,
 )
 
-from processors.mapping import RAW_COLUMNS, RowBatch
+from processors.mapping import INFERENCE_COLUMNS, RAW_COLUMNS, RowBatch
 
 if TYPE_CHECKING:
     from processors.coverage import Coverage
     from processors.lag import PartitionLag
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The classic text format, which every Prometheus 2.x reads.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 # Events in one batch: from a single graph event to a full batch of predictions.
 BATCH_BUCKETS = (1, 10, 100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000)
@@ -46,6 +48,8 @@ LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.
 # Predictions skip events_raw (see processors.lineage_events); each is one event of this kind.
 INFERENCE_KIND = "Inference"
 _KIND = itemgetter(RAW_COLUMNS.index("kind"))
+_RAW_TIME = itemgetter(RAW_COLUMNS.index("event_time"))
+_PREDICTION_TIME = itemgetter(INFERENCE_COLUMNS.index("event_time"))
 
 
 def event_kinds(batch: RowBatch) -> dict[str, int]:
@@ -56,6 +60,21 @@ def event_kinds(batch: RowBatch) -> dict[str, int]:
     return kinds
 
 
+def _millis(value: int | datetime) -> int:
+    # Our own events keep epoch milliseconds; OpenLineage's are datetimes.
+    return value if isinstance(value, int) else int(value.timestamp() * 1000)
+
+
+def oldest_event_ms(batch: RowBatch) -> int | None:
+    """Event time of the oldest event in ``batch`` (epoch ms), None when it has none."""
+    oldest = [
+        _millis(min(map(column, rows)))
+        for column, rows in ((_RAW_TIME, batch.events_raw), (_PREDICTION_TIME, batch.inferences))
+        if rows
+    ]
+    return min(oldest) if oldest else None
+
+
 @dataclass
 class BatchReport:
     """What happened to one batch of one topic, counted once by the hot path."""
@@ -63,10 +82,10 @@ class BatchReport:
     topic: str
     records: int  # Kafka records read
     events: int  # events in them (a record of predictions holds many)
-    consumed: Mapping[str, int] = field(default_factory=dict)  # decoded, by kind
-    written: Mapping[str, int] = field(default_factory=dict)  # stored now, by kind
-    failed: Mapping[str, int] = field(default_factory=dict)  # refused, by stage
-    dead_lettered: Mapping[str, int] = field(default_factory=dict)  # sent to the DLQ, by stage
+    consumed: dict[str, int] = field(default_factory=dict)  # decoded, by kind
+    written: dict[str, int] = field(default_factory=dict)  # stored now, by kind
+    failed: dict[str, int] = field(default_factory=dict)  # refused, by stage
+    dead_lettered: dict[str, int] = field(default_factory=dict)  # sent to the DLQ, by stage
     write_seconds: float | None = None  # the ClickHouse inserts, when there were any
     oldest_event_ms: int | None = None  # event time of the batch's oldest event
 
@@ -118,7 +137,8 @@ class WorkerMetrics:
         )
         self.write_seconds = Histogram(
             "lineage_clickhouse_write_seconds",
-            "Time to insert one batch into ClickHouse, every table of it.",
+            "Time from a batch's first insert until ClickHouse acknowledged every table of it "
+            "(retries included).",
             ["topic"],
             buckets=WRITE_BUCKETS,
             registry=r,
@@ -266,3 +286,18 @@ class WorkerMetrics:
 def stage_counts(stages: Iterable[str]) -> dict[str, int]:
     """How many records each stage refused."""
     return dict(Tally(stages))
+
+
+def batch_report(topic: str, records: int, batch: RowBatch, stages: Iterable[str]) -> BatchReport:
+    """What is known of a batch once it is mapped: its kinds, failures and oldest event.
+
+    The rest (written, dead-lettered, write time) is filled in as it is stored.
+    """
+    return BatchReport(
+        topic=topic,
+        records=records,
+        events=batch.events,
+        consumed=event_kinds(batch),
+        failed=stage_counts(stages),
+        oldest_event_ms=oldest_event_ms(batch),
+    )

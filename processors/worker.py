@@ -6,7 +6,8 @@ topics in large batches and hand them to a :class:`~processors.graph_agent.Graph
 each; all store calls go through one thread. Every second the derived state (attribution,
 model closures, tag impacts) catches up with the lineage stored. The web server answers
 read-only SQL at ``/sql`` and takes OpenLineage events at ``POST /api/v1/lineage``,
-forwarding them to the OpenLineage topic.
+forwarding them to the OpenLineage topic; it also serves Prometheus metrics and the liveness
+and readiness probes (:mod:`processors.observability`).
 
 Built by :func:`build_app` from explicit settings and an open store; nothing here is a module
 global, so tests and the CLI can build as many apps as they need.
@@ -45,6 +46,8 @@ from processors.graph_agent import (
 )
 from processors.kafka_security import aiokafka_options, faust_credentials
 from processors.mapping import Origin
+from processors.metrics import WorkerMetrics
+from processors.observability import install as install_observability
 from processors.openlineage import (
     OpenLineageError,
     load_event,
@@ -158,6 +161,7 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     # One thread owns all store calls: chDB is in-process and blocking, and a single
     # writer keeps inserts in the order batches were read.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+    metrics = WorkerMetrics.fresh()
 
     async def dead_letter(bad: Rejected) -> None:
         try:
@@ -198,9 +202,15 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         dead_letter,
         max_bytes=limit,
         on_stored=derivation.stored,
+        metrics=metrics,
     )
     inference_processor = GraphProcessor(
-        avro_mapper(catalog, registry), sink, executor, dead_letter, max_bytes=limit
+        avro_mapper(catalog, registry),
+        sink,
+        executor,
+        dead_letter,
+        max_bytes=limit,
+        metrics=metrics,
     )
     ol_processor = GraphProcessor(
         openlineage_mapper,
@@ -209,6 +219,7 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         dead_letter,
         max_bytes=settings.ingest_max_bytes,
         on_stored=derivation.stored,
+        metrics=metrics,
     )
 
     async def on_store_thread(name: str, fn: Callable[[], object], interval: float) -> None:
@@ -256,6 +267,7 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
                 client_id=f"lineage-worker-{name}",
                 on_stored=kill_after_store,
                 client_options=aiokafka_options(security),
+                on_committed=proc.committed,
             )
             for name, topic, proc, records in (
                 ("graph", settings.topic_events, processor, graph_records),
@@ -331,6 +343,9 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
 
     app.page("/sql")(SqlView)
     app.page("/api/v1/lineage")(LineageView)
+    # /metrics, /healthz, /readyz, and the lag and coverage timers behind them.
+    install_observability(app, settings, store, executor, bootstrap, metrics)
+    app.metrics = metrics  # type: ignore[attr-defined]
     app.lineage_processor = processor  # type: ignore[attr-defined]
     app.openlineage_processor = ol_processor  # type: ignore[attr-defined]
     return app

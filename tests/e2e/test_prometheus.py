@@ -172,7 +172,11 @@ def emit_lineage(settings: Settings) -> None:
     raw, clean = DatasetRef("crm/raw", "v1"), DatasetRef("crm/clean", "v1")
     other = DatasetRef("web/logs", "v1")
     with LineageClient.from_settings(settings, namespace="prom") as client:
-        client.emit(SourceExtraction("crm/export", raw, source_system="sf", uri="sf://a"))
+        client.emit(
+            SourceExtraction(
+                "crm/export", source_system="sf", uri="sf://a", record_count=10, output=raw
+            )
+        )
         client.emit(
             TransformationRun(
                 "etl/clean", inputs=[raw], outputs=[clean], parameters={"nulls": "drop"}
@@ -266,7 +270,7 @@ def test_counts_coverage_and_lag_through_prometheus(
     stored = 2 + TRAININGS_WHILE_STORE_REFUSES
     prometheus.wait_for(written(events, "TrainingRun"), equals(stored), worker)
     # Over the whole test, the lag seen by Prometheus rose to the backlog and fell back.
-    assert prometheus.value(f"max_over_time({lag}[10m])") == TRAININGS_WHILE_STORE_REFUSES
+    assert prometheus.value(f"max_over_time(({lag})[10m:1s])") == TRAININGS_WHILE_STORE_REFUSES
 
 
 def test_every_dashboard_query_is_valid_on_prometheus(prometheus: PrometheusServer) -> None:

@@ -19,7 +19,9 @@ from processors.metrics import (
     WRITE_BUCKETS,
     BatchReport,
     WorkerMetrics,
+    batch_report,
     event_kinds,
+    oldest_event_ms,
     stage_counts,
 )
 
@@ -178,3 +180,27 @@ def test_exposition_follows_prometheus_naming() -> None:
 def test_bucket_bounds_rise() -> None:
     for buckets in (BATCH_BUCKETS, WRITE_BUCKETS, LATENCY_BUCKETS):
         assert list(buckets) == sorted(set(buckets))
+
+
+def test_batch_report_from_a_mapped_batch() -> None:
+    batch = RowBatch()
+    for part in (training(1), prediction(1), prediction(2)):
+        batch.extend(part)
+    report = batch_report("t", 5, batch, ["decode", "size", "decode"])
+    assert report == BatchReport(
+        topic="t",
+        records=5,
+        events=3,
+        consumed={"TrainingRun": 1, "Inference": 2},
+        failed={"decode": 2, "size": 1},
+        oldest_event_ms=int(WHEN.timestamp() * 1000),
+    )
+
+
+def test_oldest_event_in_epoch_millis_or_datetimes() -> None:
+    batch = RowBatch()
+    batch.extend(training(1))  # mapped from datetimes, as OpenLineage's are
+    batch.inferences.append(("p", "m", "", 1_000, "", [], [], "", "e"))  # epoch ms
+    assert oldest_event_ms(batch) == 1_000
+    assert oldest_event_ms(training(2)) == int(WHEN.timestamp() * 1000)
+    assert oldest_event_ms(RowBatch()) is None
