@@ -278,6 +278,10 @@ class GraphProcessor:
         if self.metrics is not None and mapped.report is not None:
             self.metrics.batch_done(mapped.report)
 
+    async def _on_store_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the store thread once."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
     async def _until_stored(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the store thread until it stops raising StoreError."""
         loop = asyncio.get_running_loop()

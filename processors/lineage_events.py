@@ -199,8 +199,11 @@ def map_deployment(record: dict[str, Any], origin: Origin) -> RowBatch:
 
 
 def _served_by(record: dict[str, Any]) -> tuple[str, str]:
+    return served_by(record["model"], record["model_version"], record["deployment"])
+
+
+def served_by(model: str | None, version: str | None, deployment: str | None) -> tuple[str, str]:
     """Model version and deployment node ids of a prediction ("" where not given)."""
-    model, version, deployment = record["model"], record["model_version"], record["deployment"]
     model_node = ids.model_id(model, version) if model and version else ""
     deployment_node = ids.deployment_id(deployment) if deployment else ""
     if not model_node and not deployment_node:

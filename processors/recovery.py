@@ -138,8 +138,31 @@ class Recovery:
         """Partitions of a batch that do not continue where this process left them."""
         return {tp: o for tp, o in firsts.items() if self.next_offset.get(tp) != o}
 
+    def clear(self, store: Store, firsts: dict[Partition, int]) -> bool:
+        """Whether the store holds nothing from where a batch starts on, so the batch may be
+        written whole; runs on the store's thread."""
+        return not self._relevant(store, firsts)
+
     def filter(self, store: Store, batch: RowBatch, firsts: dict[Partition, int]) -> RowBatch:
         """``batch`` less what the store already holds; runs on the store's thread."""
+        relevant = self._relevant(store, firsts)
+        if not relevant:
+            return batch
+        repaired = repair_partial(store, batch, relevant)
+
+        def held(table: str, origin: Origin, rows: int) -> bool:
+            s = relevant.get((origin.topic, origin.partition))
+            return s is not None and s.holds(table, origin.offset, rows)
+
+        kept = batch.without(held)
+        if repaired:
+            # The repaired records' rows were deleted: their insert must not carry a token
+            # an earlier run used for the same records, or ClickHouse would drop it.
+            kept.salt = uuid.uuid4().hex
+        return kept
+
+    def _relevant(self, store: Store, firsts: dict[Partition, int]) -> dict[Partition, Stored]:
+        """What the store holds of the batch's partitions from where it starts on."""
         starts = self.starts(firsts)
         if starts:
             if self._partitioned is None:
@@ -156,23 +179,7 @@ class Recovery:
                     self.stored[tp] = s
                 else:
                     self.stored.pop(tp, None)
-        relevant = {
-            tp: s for tp, s in self.stored.items() if tp in firsts and firsts[tp] <= s.until
-        }
-        if not relevant:
-            return batch
-        repaired = repair_partial(store, batch, relevant)
-
-        def held(table: str, origin: Origin, rows: int) -> bool:
-            s = relevant.get((origin.topic, origin.partition))
-            return s is not None and s.holds(table, origin.offset, rows)
-
-        kept = batch.without(held)
-        if repaired:
-            # The repaired records' rows were deleted: their insert must not carry a token
-            # an earlier run used for the same records, or ClickHouse would drop it.
-            kept.salt = uuid.uuid4().hex
-        return kept
+        return {tp: s for tp, s in self.stored.items() if tp in firsts and firsts[tp] <= s.until}
 
     def advance(self, lasts: dict[Partition, int]) -> None:
         """A batch is stored: its partitions continue after ``lasts``."""

@@ -44,6 +44,8 @@ from processors.graph_agent import (
     avro_mapper,
     openlineage_mapper,
 )
+from processors.inference_agent import InferenceProcessor
+from processors.inference_avro import InferenceAvro
 from processors.kafka_security import aiokafka_options, faust_credentials
 from processors.mapping import Origin
 from processors.metrics import WorkerMetrics
@@ -204,7 +206,9 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         on_stored=derivation.stored,
         metrics=metrics,
     )
-    inference_processor = GraphProcessor(
+    # Predictions in the current schema are decoded by ClickHouse; the rest as above.
+    inference_processor = InferenceProcessor(
+        InferenceAvro(catalog.by_name("lineage.events.InferenceBatch"), limit),
         avro_mapper(catalog, registry),
         sink,
         executor,
