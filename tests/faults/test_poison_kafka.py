@@ -1,6 +1,7 @@
 """Scenario 7, the Kafka part: poison records of every kind, interleaved with good ones on
 all three input topics, each go to the DLQ once; the worker stores the good ones, moves its
-offsets past everything and never crashes."""
+offsets past everything and never crashes. And when the DLQ itself refuses a record, nothing
+past it is committed until it takes it."""
 
 from __future__ import annotations
 
@@ -11,18 +12,26 @@ import time
 import uuid
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from collector.config import Settings
 from tests.conftest import Read, WorkerProcess, read_topic
-from tests.e2e.test_exactly_once import (
-    PREDICTIONS_PER_MODEL,
-    emit_training_runs,
-    log_predictions,
+from tests.faults.conftest import sized
+from tests.faults.helpers import (
+    Outcome,
+    committed,
+    metric_total,
+    run_until_killed,
     wait_for_commits,
 )
-from tests.faults.conftest import sized
-from tests.faults.helpers import Outcome, metric_total
 from tests.faults.test_poison_fuzz import OL_EVENT
+from tests.faults.workload import PREDICTIONS_PER_MODEL, emit_training_runs, log_predictions
 
 LIMIT = 4096  # LINEAGE_MAX_EVENT_BYTES of this test: the oversize record is past it
 
@@ -215,3 +224,44 @@ def dlq_offset(dead: Read, topic: str) -> int:
     assert dead.headers["lineage.original.topic"] == topic.encode()
     assert dead.headers["lineage.original.partition"] == b"0"
     return int(dead.headers["lineage.original.offset"])
+
+
+def test_a_dlq_that_refuses_stops_commits_until_it_takes_the_record(settings: Settings) -> None:
+    """The DLQ topic refuses records over 200 bytes; a poison record of 600 stops the worker
+    before it commits anything past it. With the limit raised, a new worker dead-letters
+    it and stores its neighbours."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin.create_topics([NewTopic(settings.topic_dlq, 1, 1, config={"max.message.bytes": "200"})])[
+        settings.topic_dlq
+    ].result()
+    scratch = settings.replace(topic_events=f"{settings.topic_events}.scratch")
+    emit_training_runs(scratch, 0, 2)
+    goods = read_topic(scratch, scratch.topic_events)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    producer.produce(settings.topic_events, goods[0].value, b"k", partition=0)
+    producer.produce(settings.topic_events, b"\xc3\x01" + b"\x22" * 600, b"k", partition=0)
+    producer.produce(settings.topic_events, goods[1].value, b"k", partition=0)
+    producer.flush(10)
+    log = settings.state_dir / "refused.log"
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    status = run_until_killed(settings, log)
+    assert status != 0
+    assert f"dead-letter topic {settings.topic_dlq} refused" in log.read_text(), log.read_text()
+    # Nothing committed (-1001), or at most up to the poison record, never past it.
+    assert committed(settings, settings.topic_events)[0] < 2
+    assert read_topic(settings, settings.topic_dlq) == []
+    raised = ConfigEntry(
+        "max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET
+    )
+    dlq = ConfigResource(
+        ConfigResource.Type.TOPIC, settings.topic_dlq, incremental_configs=[raised]
+    )
+    admin.incremental_alter_configs([dlq])[dlq].result()
+    worker = WorkerProcess(settings).start()
+    try:
+        stored = worker.wait_for("SELECT offset FROM events_raw ORDER BY offset", 2)
+        assert stored.rows == [[0], [2]]
+        [dead] = read_topic(settings, settings.topic_dlq)
+        assert dead.headers["lineage.original.offset"] == b"1"
+    finally:
+        worker.stop()

@@ -9,14 +9,15 @@ import time
 
 from collector.config import Settings
 from tests.conftest import WorkerProcess
-from tests.e2e.test_exactly_once import (
-    Flow,
-    emit_training_runs,
-    log_predictions,
+from tests.faults.conftest import sized
+from tests.faults.helpers import (
+    exactly_once,
+    kill,
+    kill_inside_an_insert,
+    lag_is_zero,
     run_until_killed,
 )
-from tests.faults.conftest import sized
-from tests.faults.helpers import exactly_once, kill, kill_inside_an_insert, lag_is_zero
+from tests.faults.workload import Flow, emit_training_runs, log_predictions
 
 
 def test_scenario1_killed_after_insert_before_commit_repeatedly_under_load_exactly_once(
@@ -24,25 +25,29 @@ def test_scenario1_killed_after_insert_before_commit_repeatedly_under_load_exact
 ) -> None:
     """Scenario 1. Pass: while events keep flowing, worker after worker kills itself right
     after a ClickHouse insert and before its offset commit (LINEAGE_FAULT_KILL_AFTER_STORE,
-    at a random batch); afterwards every produced event_id is stored exactly once, raw and
-    FINAL, and the lag is zero."""
+    at a random batch, each worker with another batch size so that replays are cut
+    elsewhere); afterwards a worker that finds those records stored already stores every
+    produced event_id exactly once, raw and FINAL, and the lag is zero."""
     rnd = random.Random(1)
-    settings = settings.replace(batch_size=1500)
     log = settings.state_dir / "killed.log"
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     kills = sized(3, 10)
     flow = Flow(settings)
     try:
         for _ in range(kills):
-            crashed = settings.replace(fault_kill_after_store=rnd.randint(1, 3))
+            crashed = settings.replace(
+                batch_size=rnd.choice((300, 1000, 1500, 2000)),
+                fault_kill_after_store=rnd.randint(1, 3),
+            )
             assert run_until_killed(crashed, log, timeout=120) == -signal.SIGKILL
     finally:
         events, models = flow.stop()
     assert log.read_text().count("killing the worker before its commit") == kills
-    worker = WorkerProcess(settings).start()
+    worker = WorkerProcess(settings.replace(batch_size=700)).start()
     try:
         exactly_once("1 kill after insert", worker, events, models, kills)
         lag_is_zero(settings, [settings.topic_events, settings.topic_inferences])
+        assert "stored already" in worker.log(), worker.log()[-3000:]
     finally:
         worker.stop()
 
