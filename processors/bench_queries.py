@@ -20,6 +20,7 @@ from collector.config import Settings
 from processors import bench_data
 from processors.answers.attribution import attribution
 from processors.answers.impact import impact
+from processors.answers.subject import by_pseudonym
 from processors.answers.walk import downstream, upstream
 from processors.bench import BenchResult
 from processors.query_runner import QueryRunner, StoreRunner
@@ -37,12 +38,6 @@ TARGETS_MS = {
 
 def store_folder(settings: Settings, scale: float) -> Path:
     return settings.state_dir / "bench" / f"queries-x{scale:g}" / "chdb"
-
-
-def subject_by_pseudonym(runner: QueryRunner, pseudonym: str) -> None:
-    """``lineage subject`` after pseudonymisation: the three views it reads."""
-    for view in ("subject_holdings", "subject_models", "subject_predictions"):
-        runner.run(f"SELECT * FROM {view}(subject = {{s:String}})", {"s": pseudonym})
 
 
 def questions(
@@ -63,7 +58,7 @@ def questions(
         "upstream": lambda r: upstream(r, model()),
         "downstream": lambda r: downstream(r, bench_data.node_id(pipeline(), 0)),
         "impact": lambda r: impact(r, bench_data.node_id(pipeline(), 0)),
-        "subject": lambda r: subject_by_pseudonym(r, person()),
+        "subject": lambda r: by_pseudonym(r, person()),
         "attribution": lambda r: attribution(r, f"pred-{rng.randrange(scale.predictions)}"),
     }
 

@@ -13,7 +13,6 @@ from typing import Any
 from processors.answers.inputs import parse_inference
 from processors.errors import NotFoundError
 from processors.query_runner import QueryRunner, Table
-from processors.walks import strings
 
 COLUMNS = ["depth", "step", "node", "role", "details"]
 STEPS = {"run": "run", "dataset": "dataset", "source": "source", "job": "job"}
@@ -27,36 +26,44 @@ def details(properties: dict[str, str] | None, keys: tuple[str, ...] = ()) -> st
     return ", ".join(f"{k}={v}" for k, v in items)
 
 
+# What the model_lineage view joins, as tagged rows of one query: the closure and the model
+# itself ("node": kind, depth, since), every fact of those nodes ("fact": key, value), and
+# the split roles of the training data ("role": role).
+LINEAGE_SQL = """
+SELECT 'node' AS what, ancestor AS node, any(ancestor_kind) AS a, '' AS b,
+       min(depth) AS depth, min(since) AS since
+FROM model_upstream WHERE model_node = {m:String} GROUP BY node
+UNION ALL
+SELECT 'node', node_id, 'model', '', 0, min(event_time) FROM nodes
+WHERE node_id = {m:String} GROUP BY node_id
+UNION ALL
+SELECT 'fact', node_id, key, argMax(value, event_time), 0, toDateTime64(0, 3, 'UTC')
+FROM properties
+WHERE node_id IN (SELECT ancestor FROM model_upstream WHERE model_node = {m:String}
+                  UNION ALL SELECT {m:String})
+GROUP BY node_id, key
+UNION ALL
+SELECT 'role', t.1, t.2, '', 0, toDateTime64(0, 3, 'UTC')
+FROM (SELECT argMax((datasets, roles), event_time) AS pair FROM model_training
+      WHERE model_node = {m:String})
+ARRAY JOIN arrayZip(pair.1, pair.2) AS t
+"""
+
+
 def lineage_rows(runner: QueryRunner, model: str) -> list[list[Any]]:
     """What the ``model_lineage`` view gives for ``model`` (depth, node, kind, role,
-    properties, since; ordered by depth and node), in three key lookups: the view's joins
-    cost more than the lookups themselves."""
-    found = runner.run(
-        "SELECT ancestor AS node, any(ancestor_kind), min(depth), min(since) "
-        "FROM model_upstream WHERE model_node = {m:String} GROUP BY node "
-        "UNION ALL SELECT node_id, 'model', 0, min(event_time) FROM nodes "
-        "WHERE node_id = {m:String} GROUP BY node_id",
-        {"m": model},
-    ).rows
-    if not found:
-        return []
-    nodes = [r[0] for r in found]
+    properties, since; ordered by depth and node), in one query of key lookups: the
+    view's joins cost more than the lookups themselves."""
+    found: list[tuple[str, str, int, Any]] = []
     facts: dict[str, dict[str, str]] = {}
-    for node, key, value in runner.run(
-        "SELECT node_id, key, argMax(value, event_time) FROM properties "
-        f"WHERE node_id IN {strings(nodes)} GROUP BY node_id, key"
-    ).rows:
-        facts.setdefault(node, {})[key] = value
     roles: dict[str, set[str]] = {}
-    training = runner.run(
-        "SELECT argMax((datasets, roles), event_time) FROM model_training "
-        "WHERE model_node = {m:String}",
-        {"m": model},
-    ).rows
-    if training and training[0][0]:
-        datasets, split_roles = training[0][0]
-        for node, role in zip(datasets, split_roles, strict=True):
-            roles.setdefault(node, set()).add(role)
+    for what, node, a, b, depth, since in runner.run(LINEAGE_SQL, {"m": model}).rows:
+        if what == "node":
+            found.append((node, a, depth, since))
+        elif what == "fact":
+            facts.setdefault(node, {})[a] = b
+        else:
+            roles.setdefault(node, set()).add(a)
     rows = [
         [depth, node, kind, ",".join(sorted(roles.get(node, ()))), facts.get(node, {}), since]
         for node, kind, depth, since in found

@@ -1,16 +1,25 @@
 """``lineage impact``: everything downstream of a source, dataset or incident, and the
 predictions made in a time window by the model versions and deployments it reached.
 
-For a node, the walk follows every edge. For an incident (``incident:ID``), what the tag
-reached is read from ``active_tag_impacts``: the worker keeps it as edges arrive, stopping at
-masking transformations, and the window defaults to the tag's own.
+For a node, what it reached is what a tag on it would reach: everything downstream, up to
+masking and anonymising steps (:mod:`processors.answers.masking`). For an incident
+(``incident:ID``), what the tag reached is read from ``active_tag_impacts``: the worker keeps
+it as edges arrive, by the same rules, and the window defaults to the tag's own.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from processors.answers.inputs import EARLIEST, LATEST, parse_time, require_node, sql_time
+from processors.answers.inputs import (
+    EARLIEST,
+    LATEST,
+    MAX_DEPTH,
+    parse_time,
+    require_node,
+    sql_time,
+)
+from processors.answers.masking import load_masking, unmasked_reach
 from processors.answers.sections import Answer
 from processors.answers.walk import walk
 from processors.errors import NotFoundError
@@ -95,8 +104,11 @@ def impact(
         until = until or end
     else:
         node = require_node(runner, target)
-        found, _ = walk(runner, node, "down", 100)
-        rows = [[d, n, n.split(":", 1)[0]] for n, (d, *_rest) in found.items()]
+        # Everything below, then what of it a tag on the node would reach: the masking
+        # steps are known once the walk has met the runs.
+        _, edges = walk(runner, node, "down", MAX_DEPTH)
+        depths = unmasked_reach(edges, [node], load_masking(runner, edges))
+        rows = [[d, n, n.split(":", 1)[0]] for n, d in depths.items() if n != node]
         reached = Table(REACHED, sorted(rows, key=lambda r: (r[0], r[1])))
     since, until = since or EARLIEST, until or LATEST
     models = [r[1] for r in reached.rows if r[2] == "model"]

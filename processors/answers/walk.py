@@ -1,13 +1,19 @@
 """``lineage upstream`` and ``downstream``: what a node was made from, and what it went into.
 
-A walk asks the store for one level at a time (upstream by ``dst``, the sort key of
-``edges``; downstream by ``src``, its ``by_src`` projection) and remembers what it has seen,
-so it stops as soon as nothing new appears: a few indexed reads, however dense the graph.
-The views ``upstream_of`` and ``downstream_of`` answer the same in one SQL query.
+A walk goes level by level and remembers what it has seen, so it stops as soon as nothing
+new appears. The edges it needs are asked for in one query up front, for the nodes the
+walk will most likely meet: the maintained closures (``model_upstream``) name them, since
+everything above a node is in the closure of any model version built from it, and
+everything below it that leads to a model version is in those versions' closures. Nodes
+the closures did not name (a dead end, a closure not yet caught up with a new edge) are
+asked for as the walk meets them, one query per level, so the answer never depends on the
+closures being complete. The views ``upstream_of`` and ``downstream_of`` answer the same
+in one SQL query.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -19,7 +25,10 @@ from processors.walks import strings
 Direction = Literal["up", "down"]
 
 UP_COLUMNS = ["depth", "node", "kind", "relation", "role", "via", "since"]
-DOWN_COLUMNS = ["depth", "node", "kind", "relation", "via", "since"]
+DOWN_COLUMNS = UP_COLUMNS
+# Closures of at most this many model versions below a node are read for a downstream
+# walk: past it, their union holds more of other sources' lineage than of this node's.
+HINT_MODELS = 100
 
 
 @dataclass(frozen=True)
@@ -33,46 +42,118 @@ class Step:
     since: str  # ISO time the edge became true
 
 
+# Each node asked about -> every edge on its near side (empty when it has none).
+Known = dict[str, list[Step]]
+
+
+def _hint(direction: Direction, starts: list[str]) -> str:
+    """SQL naming the nodes a walk from ``starts`` will most likely meet, starts included."""
+    names = strings(starts)
+    if direction == "up":
+        # A model version's own closure; for any other node, the closure of one model
+        # version built from it, which holds everything above the node too.
+        models = (
+            f"SELECT arrayJoin({names}) UNION ALL SELECT any(model_node) FROM model_upstream "
+            f"WHERE ancestor IN {names} GROUP BY ancestor"
+        )
+        return (
+            f"SELECT arrayJoin({names}) AS node UNION ALL "
+            f"SELECT ancestor FROM model_upstream WHERE model_node IN ({models})"
+        )
+    below = f"SELECT model_node FROM model_upstream WHERE ancestor IN {names}"
+    return (
+        f"SELECT arrayJoin({names}) AS node UNION ALL {below} UNION ALL "
+        f"SELECT ancestor FROM model_upstream WHERE model_node IN ({below} LIMIT {HINT_MODELS}) "
+        # The deployments serving those versions, one step further.
+        f"UNION ALL SELECT dst FROM edges WHERE src IN ({below})"
+    )
+
+
+def _edges(direction: Direction, nodes: str, relations: list[str]) -> str:
+    """SQL for every edge on the near side of ``nodes`` (SQL: a list or a subquery), as
+    (1, near, far, relation, role, event_time), as of the ``as_of`` parameter."""
+    near, far = ("dst", "src") if direction == "up" else ("src", "dst")
+    only = f"AND relation IN {strings(relations)}" if relations else ""
+    # Upstream reads the table by its sort key (dst), downstream the by_src_role projection.
+    return (
+        f"SELECT 1, {near}, {far}, relation, role, event_time FROM edges "
+        f"WHERE {near} IN {nodes} AND event_time <= {{as_of:DateTime64(3, 'UTC')}} {only}"
+    )
+
+
+def _known(rows: Iterable[list[Any]], asked: Iterable[str] = ()) -> Known:
+    """Rows of :func:`_edges` (and (0, node, ...) rows naming nodes asked about) as
+    :data:`Known`; an edge stored more than once (before merges) counts once, from its
+    earliest time."""
+    known: Known = {n: [] for n in asked}
+    first: dict[tuple[str, str, str, str], str] = {}
+    for is_edge, near, far, relation, role, since in rows:
+        known.setdefault(near, [])
+        if is_edge:
+            key = (near, far, relation, role)
+            if key not in first or since < first[key]:
+                first[key] = since
+    for (near, far, relation, role), since in first.items():
+        known[near].append(Step(near, far, relation, role, since))
+    return known
+
+
+def prefetch(
+    runner: QueryRunner,
+    starts: list[str],
+    direction: Direction,
+    as_of: datetime,
+    relations: list[str],
+) -> Known:
+    """In one query, every edge of the nodes the closures say a walk will meet."""
+    hint = _hint(direction, starts)
+    table = runner.run(
+        f"{_edges(direction, f'({hint})', relations)} "
+        f"UNION ALL SELECT DISTINCT 0, node, '', '', '', toDateTime64(0, 3, 'UTC') "
+        f"FROM ({hint})",
+        {"as_of": sql_time(as_of)},
+    )
+    return _known(table.rows)
+
+
 def level(
     runner: QueryRunner,
     nodes: list[str],
     direction: Direction,
     as_of: datetime,
     relations: list[str],
-) -> list[Step]:
+) -> Known:
     """The edges one step ``direction`` from ``nodes``."""
-    near, far = ("dst", "src") if direction == "up" else ("src", "dst")
-    # The by_src projection holds no role: downstream walks do without it.
-    role = "role" if direction == "up" else "''"
-    only = f"AND relation IN {strings(relations)}" if relations else ""
-    table = runner.run(
-        f"SELECT {near}, {far}, relation, {role} AS r, min(event_time) FROM edges "
-        f"WHERE {near} IN {strings(nodes)} AND event_time <= {{as_of:DateTime64(3, 'UTC')}} "
-        f"{only} GROUP BY {near}, {far}, relation, r",
-        {"as_of": sql_time(as_of)},
-    )
-    return [Step(*row) for row in table.rows]
+    table = runner.run(_edges(direction, strings(nodes), relations), {"as_of": sql_time(as_of)})
+    return _known(table.rows, nodes)
 
 
 def walk(
     runner: QueryRunner,
-    node: str,
+    node: str | list[str],
     direction: Direction,
     depth: int,
     as_of: datetime = LATEST,
     relations: list[str] | None = None,
 ) -> tuple[dict[str, list[Any]], list[Step]]:
-    """Every node within ``depth`` steps: {node: [depth, relation, role, via, since]}, and
-    every edge met on the way."""
+    """Every node within ``depth`` steps of ``node`` (or of any of several):
+    {node: [depth, relation, role, via, since]}, and every edge met on the way."""
+    starts = [node] if isinstance(node, str) else sorted(set(node))
+    wanted = relations or []
+    # One hop needs no more than the one query asking for it.
+    known = prefetch(runner, starts, direction, as_of, wanted) if depth > 1 else {}
     reached: dict[str, list[Any]] = {}
-    seen = {node}
-    frontier = [node]
-    since: dict[str, str] = {node: ""}
+    seen = set(starts)
+    frontier = list(starts)
+    since: dict[str, str] = {n: "" for n in starts}
     edges: list[Step] = []
     for d in range(1, depth + 1):
         if not frontier:
             break
-        steps = level(runner, frontier, direction, as_of, relations or [])
+        missing = [n for n in frontier if n not in known]
+        if missing:
+            known.update(level(runner, missing, direction, as_of, wanted))
+        steps = [s for n in frontier for s in known[n]]
         edges += steps
         new: dict[str, list[Any]] = {}
         for s in sorted(steps, key=lambda s: (s.far, s.near, s.relation, s.role)):
@@ -89,20 +170,20 @@ def walk(
             since[n] = row[4]
             reached[n] = row
         frontier = sorted(new)
-    _earliest(reached, edges, node)
+    _earliest(reached, edges, set(starts))
     return reached, edges
 
 
-def _earliest(reached: dict[str, list[Any]], edges: list[Step], start: str) -> None:
+def _earliest(reached: dict[str, list[Any]], edges: list[Step], starts: set[str]) -> None:
     """Set each node's "since" to when some path to it was first true (over all the edges
     met, not only the shortest paths): relax until nothing changes."""
     since = {n: row[4] for n, row in reached.items()}
-    since[start] = ""
+    since.update({s: "" for s in starts})
     changed = True
     while changed:
         changed = False
         for s in edges:
-            if s.near not in since or s.far not in since or s.far == start:
+            if s.near not in since or s.far not in since or s.far in starts:
                 continue
             when = max(s.since, since[s.near]) if since[s.near] else s.since
             if when < since[s.far]:
@@ -110,6 +191,14 @@ def _earliest(reached: dict[str, list[Any]], edges: list[Step], start: str) -> N
                 changed = True
     for n, row in reached.items():
         row[4] = since[n]
+
+
+def _table(reached: dict[str, list[Any]]) -> Table:
+    rows = [
+        [d, n, n.split(":", 1)[0], rel, role, via, when]
+        for n, (d, rel, role, via, when) in reached.items()
+    ]
+    return Table(UP_COLUMNS, sorted(rows, key=lambda r: (r[0], r[1])))
 
 
 def upstream(
@@ -120,12 +209,7 @@ def upstream(
     relations: list[str] | None = None,
 ) -> Table:
     """Everything ``node`` was made from, nearest first."""
-    reached, _ = walk(runner, node, "up", depth, as_of, relations)
-    rows = [
-        [d, n, n.split(":", 1)[0], rel, role, via, when]
-        for n, (d, rel, role, via, when) in reached.items()
-    ]
-    return Table(UP_COLUMNS, sorted(rows, key=lambda r: (r[0], r[1])))
+    return _table(walk(runner, node, "up", depth, as_of, relations)[0])
 
 
 def downstream(
@@ -135,10 +219,6 @@ def downstream(
     as_of: datetime = LATEST,
     relations: list[str] | None = None,
 ) -> Table:
-    """Everything made from ``node``, nearest first."""
-    reached, _ = walk(runner, node, "down", depth, as_of, relations)
-    rows = [
-        [d, n, n.split(":", 1)[0], rel, via, when]
-        for n, (d, rel, _role, via, when) in reached.items()
-    ]
-    return Table(DOWN_COLUMNS, sorted(rows, key=lambda r: (r[0], r[1])))
+    """Everything made from ``node``, nearest first; ``role`` is the split role the edge
+    that reached it gave (train, validation, ...), if any."""
+    return _table(walk(runner, node, "down", depth, as_of, relations)[0])

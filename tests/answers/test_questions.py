@@ -61,30 +61,52 @@ def test_upstream_follows_only_the_relations_asked_and_stops_at_depth(stored: St
     assert upstream(stored.runner, MODEL1, depth=2).rows == ordered(UPSTREAM_1[:3])
 
 
-def test_downstream_of_the_source(stored: Stored) -> None:
+def test_downstream_of_the_source_with_roles_and_the_view_agrees(stored: Stored) -> None:
     table = downstream(stored.runner, "source:q/crm")
+    assert table.columns == ["depth", "node", "kind", "relation", "role", "via", "since"]
     expected = [
-        [1, "dataset:q/raw@v1", "dataset", "extracted", "source:q/crm"],
-        [2, R["clean"], "run", "input", "dataset:q/raw@v1"],
-        [2, R["clean2"], "run", "input", "dataset:q/raw@v1"],
-        [3, "dataset:q/clean@v1", "dataset", "output", R["clean"]],
-        [3, "dataset:q/clean@v2", "dataset", "output", R["clean2"]],
-        [4, R["anon"], "run", "input", "dataset:q/clean@v1"],
-        [4, R["t1"], "run", "input", "dataset:q/clean@v1"],
-        [4, R["t2"], "run", "input", "dataset:q/clean@v2"],
-        [5, "dataset:q/anon@v1", "dataset", "output", R["anon"]],
-        [5, MODEL1, "model", "output", R["t1"]],
-        [5, MODEL2, "model", "output", R["t2"]],
-        [6, R["anon-train"], "run", "input", "dataset:q/anon@v1"],
-        [6, "deployment:prod/q", "deployment", "deployed", MODEL1],
-        [7, ANON, "model", "output", R["anon-train"]],
+        [1, "dataset:q/raw@v1", "dataset", "extracted", "", "source:q/crm"],
+        [2, R["clean"], "run", "input", "", "dataset:q/raw@v1"],
+        [2, R["clean2"], "run", "input", "", "dataset:q/raw@v1"],
+        [3, "dataset:q/clean@v1", "dataset", "output", "", R["clean"]],
+        [3, "dataset:q/clean@v2", "dataset", "output", "", R["clean2"]],
+        [4, R["anon"], "run", "input", "", "dataset:q/clean@v1"],
+        [4, R["t1"], "run", "input", "train", "dataset:q/clean@v1"],
+        [4, R["t2"], "run", "input", "train", "dataset:q/clean@v2"],
+        [5, "dataset:q/anon@v1", "dataset", "output", "", R["anon"]],
+        [5, MODEL1, "model", "output", "", R["t1"]],
+        [5, MODEL2, "model", "output", "", R["t2"]],
+        [6, R["anon-train"], "run", "input", "train", "dataset:q/anon@v1"],
+        [6, "deployment:prod/q", "deployment", "deployed", "", MODEL1],
+        [7, ANON, "model", "output", "", R["anon-train"]],
     ]
-    assert [r[:5] for r in table.rows] == ordered(expected)
+    assert [r[:6] for r in table.rows] == ordered(expected)
     view = stored.runner.run(
-        "SELECT depth, node, kind, relation, via, since FROM downstream_of(node = 'source:q/crm', "
-        "max_depth = 20, as_of = '2299-01-01', relations = []) ORDER BY depth, node"
+        "SELECT depth, node, kind, relation, role, via, since FROM downstream_of("
+        "node = 'source:q/crm', max_depth = 20, as_of = '2299-01-01', relations = []) "
+        "ORDER BY depth, node"
     )
     assert view.rows == table.rows
+    # The holdout set is read by both trainings, in a different role each.
+    holdout = downstream(stored.runner, "dataset:q/holdout@v1", depth=1)
+    assert [r[1:5] for r in holdout.rows] == [
+        [R["t1"], "run", "input", "validation"],
+        [R["t2"], "run", "input", "test"],
+    ]
+
+
+def test_walks_agree_when_the_closures_name_nothing(stored: Stored) -> None:
+    # The holdout set leads to models, the legacy set only through the late edge, the
+    # deployment to nothing: each walk is exact whatever the closures hold.
+    for node in ("dataset:q/holdout@v1", "dataset:q/legacy@v7", "deployment:prod/q", R["anon"]):
+        for ask, view in ((upstream, "upstream_of"), (downstream, "downstream_of")):
+            expected = stored.runner.run(
+                "SELECT depth, node, kind, relation, role, via, since FROM "
+                f"{view}(node = {{n:String}}, max_depth = 20, as_of = '2299-01-01', "
+                "relations = []) ORDER BY depth, node",
+                {"n": node},
+            )
+            assert ask(stored.runner, node).rows == expected.rows, (node, view)
 
 
 def test_impact_of_an_incident_stops_at_masking_and_counts_its_window(stored: Stored) -> None:
@@ -117,9 +139,15 @@ def test_impact_of_an_incident_stops_at_masking_and_counts_its_window(stored: St
     ]
 
 
-def test_impact_of_a_node_follows_every_edge_in_the_window_asked(stored: Stored) -> None:
+def test_impact_of_a_node_stops_at_masking_and_counts_the_window_asked(stored: Stored) -> None:
     everything = impact(stored.runner, "source:q/crm")
-    assert everything.section("predictions").rows[0][:2] == [5, 2]
+    reached = {r[1]: r[0] for r in everything.section("reached").rows}
+    # The anonymising run is reached; what it wrote, and the model trained on that, are not.
+    assert reached[R["anon"]] == 4 and reached["deployment:prod/q"] == 6
+    assert "dataset:q/anon@v1" not in reached and ANON not in reached
+    assert len(reached) == 11
+    # q-p4, made by the model trained on anonymised data, is not counted.
+    assert everything.section("predictions").rows[0][:2] == [4, 2]
     window = impact(
         stored.runner, "source:q/crm", parse_time("--since", iso(8)), parse_time("--until", iso(10))
     )
@@ -130,6 +158,32 @@ def test_impact_of_a_node_follows_every_edge_in_the_window_asked(stored: Stored)
     late = impact(stored.runner, "dataset:q/holdout@v1", parse_time("--since", iso(30)))
     assert late.section("predictions").rows[0][0] == 0
     assert "no predictions were made in the window by what it reached" in late.notes
+
+
+def test_impact_of_the_masking_run_itself_reaches_its_outputs(stored: Stored) -> None:
+    answer = impact(stored.runner, R["anon"])
+    assert answer.section("reached").rows == [
+        [1, "dataset:q/anon@v1", "dataset"],
+        [2, R["anon-train"], "run"],
+        [3, ANON, "model"],
+    ]
+    assert answer.section("by model version and output").rows == [
+        [ANON, "yes", 1, 1, iso(10), iso(10)]
+    ]
+
+
+def test_impact_view_agrees_with_the_command(stored: Stored) -> None:
+    for node in ("source:q/crm", R["anon"], "dataset:q/clean@v2"):
+        rows = impact(stored.runner, node).section("by model version and output").rows
+        command = [[r[0], r[1], r[2], r[4], r[5]] for r in rows]  # the view splits people
+        view = stored.runner.run(  # by deployment too
+            "SELECT model_version, output, sum(predictions), "
+            "min(first), max(last) FROM impact_of(node = {n:String}, "
+            "since = '1970-01-01', until = '2299-01-01') GROUP BY model_version, output "
+            "ORDER BY model_version, output",
+            {"n": node},
+        )
+        assert view.rows == command, node
 
 
 def test_attribution_chain(stored: Stored) -> None:
@@ -177,6 +231,19 @@ def test_diff_of_two_versions(stored: Stored) -> None:
 def test_subject_lists_holdings_models_and_predictions(stored: Stored) -> None:
     answer = subject(stored.runner, Pseudonymizer(KEY), "alice")
     assert [r[:2] for r in answer.section("holdings").rows] == [["dataset:q/raw@v1", "dataset"]]
+    # Made from the records: both cleanings as they were, the anonymised copy masked.
+    derived = [
+        ["dataset:q/clean@v1", 2, 0],
+        ["dataset:q/clean@v2", 2, 0],
+        ["dataset:q/anon@v1", 4, 1],
+    ]
+    assert answer.section("derived datasets").rows == derived
+    view = stored.runner.run(
+        "SELECT dataset, depth, masked FROM subject_derived(subject = {s:String}) "
+        "ORDER BY depth, dataset",
+        {"s": Pseudonymizer(KEY).pseudonym("alice")},
+    )
+    assert view.rows == derived
     assert answer.section("models").rows == [
         [ANON, 6, "dataset:q/raw@v1"],
         [MODEL1, 4, "dataset:q/raw@v1"],
@@ -189,6 +256,7 @@ def test_subject_lists_holdings_models_and_predictions(stored: Stored) -> None:
     nobody = subject(stored.runner, Pseudonymizer(KEY), "carol")
     assert nobody.sections == []
     assert "no prediction about this person is stored" in nobody.notes
+    assert "no dataset was made from their records" in nobody.notes
 
 
 def test_recipe_reruns_what_reads_the_replaced_dataset(stored: Stored) -> None:
