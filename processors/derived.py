@@ -32,6 +32,7 @@ from processors.mapping import (
     Source,
 )
 from processors.recovery import Partition
+from processors.sinks.clickhouse import TIME_COLUMNS
 from processors.store.connect import Store
 from processors.walks import insert, quote, written
 
@@ -136,9 +137,12 @@ class Derivation:
         batch = range_batch(ranges)
         where = written(batch)
         for table, columns in LOADED.items():
-            rows = self.store.query(
-                f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"
-            ).result_rows
+            # Times as epoch milliseconds, as the mappers give them: turning each into a
+            # datetime and back would cost more than the query.
+            selected = ", ".join(
+                f"toUnixTimestamp64Milli({c})" if c in TIME_COLUMNS else c for c in columns
+            )
+            rows = self.store.query(f"SELECT {selected} FROM {table} WHERE {where}").result_rows
             getattr(batch, table).extend(tuple(r) for r in rows)
         return batch
 
