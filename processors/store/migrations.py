@@ -789,7 +789,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             ALTER TABLE edges ADD PROJECTION IF NOT EXISTS by_src_role
                 (SELECT src, dst, relation, role, event_time ORDER BY src, dst)
             """,
-            "ALTER TABLE edges MATERIALIZE PROJECTION by_src_role",
+            # Waited for: the projection it replaces is dropped next, and reads would
+            # scan the table in between.
+            "ALTER TABLE edges MATERIALIZE PROJECTION by_src_role SETTINGS mutations_sync = 1",
             "ALTER TABLE edges DROP PROJECTION IF EXISTS by_src",
             # A person's predictions, about a hundred among 100M rows, sit in as many
             # granules of the table: through the by_subject index each costs a granule of
@@ -801,7 +803,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                  ORDER BY subject)
                 WITH SETTINGS (index_granularity = 256)
             """,
-            "ALTER TABLE inferences MATERIALIZE PROJECTION by_subject_rows",
+            "ALTER TABLE inferences MATERIALIZE PROJECTION by_subject_rows "
+            "SETTINGS mutations_sync = 1",
             "ALTER TABLE inferences DROP PROJECTION IF EXISTS by_subject",
             # As downstream_of of migration 8, with the role of the edge that reached a node.
             """
