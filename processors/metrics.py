@@ -11,6 +11,7 @@ Tests build a :meth:`WorkerMetrics.fresh` bundle and read exact samples off its 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
@@ -221,6 +222,19 @@ class WorkerMetrics:
             registry=r,
         )
         self._lag_labels: set[tuple[str, str]] = set()
+        # Unknown until first measured: NaN compares false, so no alert reads a worker that
+        # just started as coverage gone to zero.
+        for gauge in self._coverage_gauges():
+            gauge.set(math.nan)
+
+    def _coverage_gauges(self) -> tuple[Gauge, ...]:
+        return (
+            self.attributed,
+            self.reaching_source,
+            self.runs_with_parameters,
+            self.unknown_node_edges,
+            self.unresolved,
+        )
 
     @classmethod
     def fresh(cls) -> WorkerMetrics:

@@ -131,6 +131,8 @@ def test_lag_gauges_follow_the_partitions_measured() -> None:
 
 def test_coverage_gauges() -> None:
     m = WorkerMetrics.fresh()
+    unmeasured = sample(m, "lineage_coverage_inferences_attributed_ratio")
+    assert unmeasured is not None and math.isnan(unmeasured)
     coverage = Coverage.from_counts(
         predictions=8,
         unresolved=2,
