@@ -195,9 +195,10 @@ def register(add: Add) -> None:
     impact = add(
         "impact",
         cmd_impact,
-        "Everything downstream of a source, dataset or incident (incident:ID): dataset "
-        "versions, runs, models, deployments, and the predictions made in the window by "
-        "what it reached (count, first and last, people, by model version and output).",
+        "Everything downstream of a source, dataset or incident (incident:ID), up to masking "
+        "and anonymising steps: dataset versions, runs, models, deployments, and the "
+        "predictions made in the window by what it reached (count, first and last, people, "
+        "by model version and output).",
     )
     impact.add_argument("target", metavar="NODE|incident:ID")
     impact.add_argument(
@@ -232,7 +233,8 @@ def register(add: Add) -> None:
         cmd_subject,
         "Everything recorded about a person (access and erasure requests): the id is "
         "pseudonymised with LINEAGE_SUBJECT_KEY, then the datasets and sources holding their "
-        "records, the model versions built from them, and the predictions about them.",
+        "records, the datasets made from those (masked where anonymised on the way), the "
+        "model versions built from them, and the predictions about them.",
     )
     subj.add_argument("subject", metavar="ID", help="the person's id as the services know it")
     subj.add_argument("--format", choices=FORMATS, default="table")
@@ -280,7 +282,8 @@ def register(add: Add) -> None:
         cmd_sql,
         "Run a read-only SQL query against the store (writes are refused). The views "
         "upstream_of, downstream_of, impact_of, attributions, model_lineage, model_diff, "
-        "subject_holdings, subject_models, subject_predictions answer the questions above.",
+        "subject_holdings, subject_derived, subject_models, subject_predictions answer the "
+        "questions above.",
     )
     sql.add_argument("query", metavar="QUERY")
     sql.add_argument("--format", choices=FORMATS, default="table")
