@@ -1,7 +1,7 @@
 """``lineage upstream`` and ``downstream``: what a node was made from, and what it went into.
 
 A walk goes level by level and remembers what it has seen, so it stops as soon as nothing
-new appears. The edges it needs are asked for in one query up front, for the nodes the
+new appears. The edges it needs are asked for up front, in one read, for the nodes the
 walk will most likely meet: the maintained closures (``model_upstream``) name them, since
 everything above a node is in the closure of any model version built from it, and
 everything below it that leads to a model version is in those versions' closures. Nodes
@@ -47,7 +47,7 @@ Known = dict[str, list[Step]]
 
 
 def _hint(direction: Direction, starts: list[str]) -> str:
-    """SQL naming the nodes a walk from ``starts`` will most likely meet, starts included."""
+    """SQL naming the nodes a walk from ``starts`` will most likely meet."""
     names = strings(starts)
     if direction == "up":
         # A model version's own closure; for any other node, the closure of one model
@@ -56,43 +56,35 @@ def _hint(direction: Direction, starts: list[str]) -> str:
             f"SELECT arrayJoin({names}) UNION ALL SELECT any(model_node) FROM model_upstream "
             f"WHERE ancestor IN {names} GROUP BY ancestor"
         )
-        return (
-            f"SELECT arrayJoin({names}) AS node UNION ALL "
-            f"SELECT ancestor FROM model_upstream WHERE model_node IN ({models})"
-        )
+        return f"SELECT ancestor FROM model_upstream WHERE model_node IN ({models})"
     below = f"SELECT model_node FROM model_upstream WHERE ancestor IN {names}"
     return (
-        f"SELECT arrayJoin({names}) AS node UNION ALL {below} UNION ALL "
-        f"SELECT ancestor FROM model_upstream WHERE model_node IN ({below} LIMIT {HINT_MODELS}) "
-        # The deployments serving those versions, one step further.
-        f"UNION ALL SELECT dst FROM edges WHERE src IN ({below})"
+        f"{below} UNION ALL SELECT ancestor FROM model_upstream "
+        f"WHERE model_node IN ({below} LIMIT {HINT_MODELS})"
     )
 
 
-def _edges(direction: Direction, nodes: str, relations: list[str]) -> str:
-    """SQL for every edge on the near side of ``nodes`` (SQL: a list or a subquery), as
-    (1, near, far, relation, role, event_time), as of the ``as_of`` parameter."""
+def _edges(direction: Direction, nodes: list[str], relations: list[str]) -> str:
+    """SQL for every edge on the near side of ``nodes``, as (near, far, relation, role,
+    event_time), as of the ``as_of`` parameter."""
     near, far = ("dst", "src") if direction == "up" else ("src", "dst")
     only = f"AND relation IN {strings(relations)}" if relations else ""
     # Upstream reads the table by its sort key (dst), downstream the by_src_role projection.
     return (
-        f"SELECT 1, {near}, {far}, relation, role, event_time FROM edges "
-        f"WHERE {near} IN {nodes} AND event_time <= {{as_of:DateTime64(3, 'UTC')}} {only}"
+        f"SELECT {near}, {far}, relation, role, event_time FROM edges "
+        f"WHERE {near} IN {strings(nodes)} AND event_time <= {{as_of:DateTime64(3, 'UTC')}} {only}"
     )
 
 
-def _known(rows: Iterable[list[Any]], asked: Iterable[str] = ()) -> Known:
-    """Rows of :func:`_edges` (and (0, node, ...) rows naming nodes asked about) as
-    :data:`Known`; an edge stored more than once (before merges) counts once, from its
-    earliest time."""
+def _known(rows: Iterable[list[Any]], asked: Iterable[str]) -> Known:
+    """Rows of :func:`_edges` for the nodes ``asked`` as :data:`Known`; an edge stored more
+    than once (before merges) counts once, from its earliest time."""
     known: Known = {n: [] for n in asked}
     first: dict[tuple[str, str, str, str], str] = {}
-    for is_edge, near, far, relation, role, since in rows:
-        known.setdefault(near, [])
-        if is_edge:
-            key = (near, far, relation, role)
-            if key not in first or since < first[key]:
-                first[key] = since
+    for near, far, relation, role, since in rows:
+        key = (near, far, relation, role)
+        if key not in first or since < first[key]:
+            first[key] = since
     for (near, far, relation, role), since in first.items():
         known[near].append(Step(near, far, relation, role, since))
     return known
@@ -105,15 +97,11 @@ def prefetch(
     as_of: datetime,
     relations: list[str],
 ) -> Known:
-    """In one query, every edge of the nodes the closures say a walk will meet."""
-    hint = _hint(direction, starts)
-    table = runner.run(
-        f"{_edges(direction, f'({hint})', relations)} "
-        f"UNION ALL SELECT DISTINCT 0, node, '', '', '', toDateTime64(0, 3, 'UTC') "
-        f"FROM ({hint})",
-        {"as_of": sql_time(as_of)},
-    )
-    return _known(table.rows)
+    """Every edge of the nodes the closures say a walk from ``starts`` will meet: the
+    closures' answer, then one read of the edges (two small queries rather than one that
+    would evaluate the closure lookups twice)."""
+    named = {r[0] for r in runner.run(_hint(direction, starts)).rows}
+    return level(runner, sorted(named | set(starts)), direction, as_of, relations)
 
 
 def level(
@@ -124,7 +112,7 @@ def level(
     relations: list[str],
 ) -> Known:
     """The edges one step ``direction`` from ``nodes``."""
-    table = runner.run(_edges(direction, strings(nodes), relations), {"as_of": sql_time(as_of)})
+    table = runner.run(_edges(direction, nodes, relations), {"as_of": sql_time(as_of)})
     return _known(table.rows, nodes)
 
 
