@@ -11,8 +11,12 @@ What "holds" means depends on the table:
 
 - A table without a partition key takes each insert whole, as one part, and inserts of one
   partition's records happened in offset order. So every record up to the highest offset it
-  holds is in it, even the ones whose rows a ReplacingMergeTree collapsed onto a newer row
-  of the same key (the newest dataset node wins, say): those must not be written again.
+  holds is in it, even the ones whose rows a ReplacingMergeTree collapsed onto another row
+  of the same key: those must not be written again. A merge may also drop the rows of the
+  highest offsets (an edge keeps its earliest statement, which may come from an older
+  record), so the highest offset counts from every table written after this one too: the
+  sink writes a batch's tables in a fixed order, so a later table holding a record means
+  this one took the insert that held it.
 - A partitioned table (by month) may have taken only some months of an insert cut short by
   a crash. Its rows are one per event or prediction, so we count them per record: all there
   is done, none there is to write, some there is a partial record, deleted and written whole.
@@ -26,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from processors.mapping import TABLES, Origin, RowBatch
-from processors.sinks.clickhouse import SOURCE_COLUMNS
+from processors.sinks.clickhouse import SOURCE_COLUMNS, WRITE_ORDER
 from processors.store.connect import Store
 
 log = logging.getLogger(__name__)
@@ -83,7 +87,23 @@ def find_stored(
             else:
                 s.highest[table] = int(offset)
             s.until = max(s.until, int(offset))
+    for s in found.values():
+        s.highest = held_through_later_tables(s, partitioned)
     return found
+
+
+def held_through_later_tables(s: Stored, partitioned: set[str]) -> dict[str, int]:
+    """Per unpartitioned table, the highest offset it or any table written after it holds."""
+    highest: dict[str, int] = {}
+    later = -1
+    for table in reversed(WRITE_ORDER):
+        if table in partitioned:
+            later = max(later, max((o for o, n in s.rows.get(table, {}).items() if n), default=-1))
+            continue
+        later = max(later, s.highest.get(table, -1))
+        if later >= 0:
+            highest[table] = later
+    return highest
 
 
 def repair_partial(store: Store, batch: RowBatch, stored: dict[Partition, Stored]) -> bool:

@@ -23,6 +23,10 @@ SOURCE_COLUMNS: dict[str, tuple[str, str, str]] = {
     for name, SRC in ((n, ("src_topic", "src_partition", "src_offset")) for n in TABLES)
 }
 
+# The order a batch's tables are written in: raw events last, so that their presence means
+# the whole batch landed (recovery relies on the order too).
+WRITE_ORDER = (*(n for n in TABLES if n != "events_raw"), "events_raw")
+
 
 def as_millis(values: Sequence[Any]) -> list[Any]:
     """Epoch milliseconds for DateTime64(3) columns, whether mappers gave ints or datetimes.
@@ -77,9 +81,8 @@ class ClickHouseSink:
         twice. Raw events go last so that their presence means the whole batch landed.
         """
         names = list(TABLES)
-        order = [i for i, n in enumerate(names) if n != "events_raw"] + [names.index("events_raw")]
         tables = batch.tables()
-        for i in order:
+        for i in (names.index(n) for n in WRITE_ORDER):
             table, columns, rows = tables[i]
             if not rows:
                 continue

@@ -49,6 +49,45 @@ def _source_columns(table: str) -> str:
     """
 
 
+# Which of several rows of one key a ReplacingMergeTree keeps, as one number: the event
+# time in the high 64 bits, a hash of the event id below it, so that two statements of the
+# same time are settled by which events they are, never by which arrived last. Kafka may
+# deliver statements in any order, and every store must keep the same one. The time is
+# shifted by 2^62 to stay positive back to 1900.
+_MILLIS = "toUInt64(toUnixTimestamp64Milli(event_time) + 4611686018427387904)"
+NEWEST_WINS = f"bitShiftLeft(toUInt128({_MILLIS}), 64) + sipHash64(event_id)"
+EARLIEST_WINS = f"bitShiftLeft(toUInt128(bitNot({_MILLIS})), 64) + sipHash64(event_id)"
+
+
+def _rebuilt_with_precedence(
+    table: str, precedence: str, order_by: str, settings: str = ""
+) -> tuple[str, ...]:
+    """Statements that rebuild ``table`` as a ReplacingMergeTree ordered by ``precedence``,
+    its rows, columns, indexes and projections carried over.
+
+    The version column of a ReplacingMergeTree cannot be changed in place: a copy is made
+    with it and swapped with the table in one step (EXCHANGE TABLES is atomic). Views and
+    dictionaries name the table, so they read the copy from then on. Run again after a
+    crash at any step, the statements finish the job: the spare table is either a partial
+    copy or the table as it was, and is dropped first. On a server, start one worker alone
+    the first time, so that two do not rebuild the same table at once.
+    """
+    spare = f"{table}_rebuilding"
+    return (
+        f"DROP TABLE IF EXISTS {spare} SYNC",
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS precedence UInt128 "
+        f"MATERIALIZED {precedence}",
+        f"CREATE TABLE {spare} AS {table} ENGINE = ReplacingMergeTree(precedence) "
+        f"ORDER BY {order_by} {_DEDUP}{settings}",
+        # Every row as it was, none collapsed on the way (merges do that later) and no
+        # two equal blocks taken for a retried insert.
+        f"INSERT INTO {spare} SELECT * FROM {table} "
+        "SETTINGS insert_deduplicate = 0, optimize_on_insert = 0",
+        f"EXCHANGE TABLES {spare} AND {table}",
+        f"DROP TABLE {spare} SYNC",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -900,6 +939,43 @@ MIGRATIONS: tuple[Migration, ...] = (
                 SELECT node_id FROM subject_links WHERE subject = {subject:String})
             GROUP BY node
             """,
+        ),
+    ),
+    Migration(
+        12,
+        "the same rows whatever order repeated statements arrive in: edges, column edges and "
+        "subject links keep their earliest statement, nodes, properties, tags, deployments "
+        "and training their newest, ties settled by event id",
+        (
+            # An edge carries the time it became true: OpenLineage's START and COMPLETE of
+            # one run both state its edges, and `--as-of` must not depend on which came last.
+            *_rebuilt_with_precedence(
+                "edges",
+                EARLIEST_WINS,
+                "(dst, src, relation, role)",
+                # As migration 5 set them, for the by_src_role projection.
+                ", deduplicate_merge_projection_mode = 'rebuild', "
+                "lightweight_mutation_projection_mode = 'drop'",
+            ),
+            *_rebuilt_with_precedence(
+                "column_edges",
+                EARLIEST_WINS,
+                "(dst_node, dst_field, src_node, src_field, transformation)",
+            ),
+            # Since when a person's records are held.
+            *_rebuilt_with_precedence("subject_links", EARLIEST_WINS, "(subject, node_id)"),
+            # What is known now of a node: the newest statement, as before.
+            *(
+                statement
+                for table, order_by in (
+                    ("nodes", "node_id"),
+                    ("properties", "(node_id, key)"),
+                    ("tags", "(node_id, tag, incident_id)"),
+                    ("deployments", "(deployment, model_node, valid_from)"),
+                    ("model_training", "model_node"),
+                )
+                for statement in _rebuilt_with_precedence(table, NEWEST_WINS, order_by)
+            ),
         ),
     ),
 )
