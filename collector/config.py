@@ -135,6 +135,10 @@ def _default_cache_dir() -> Path:
     return Path(base) / "lineage-collector"
 
 
+# Settings that are URLs which may carry a password: kept as strings, shown redacted.
+SECRET_URLS = ("clickhouse_url", "schema_registry_url")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. Build it with :meth:`from_env` or construct it directly."""
@@ -177,10 +181,11 @@ class Settings:
     clickhouse_verify: bool = True
 
     def __post_init__(self) -> None:
-        # Plain strings given for secrets (in code or tests) become Secrets all the same.
+        # Plain strings given for secrets (in code or tests) become Secrets all the same;
+        # URLs stay strings (only their password is secret: see secret_values).
         for spec in SETTINGS:
             value = getattr(self, spec.field)
-            if spec.secret and isinstance(value, str) and spec.field != "clickhouse_url":
+            if spec.secret and isinstance(value, str) and spec.field not in SECRET_URLS:
                 object.__setattr__(self, spec.field, Secret(value))
 
     def __repr__(self) -> str:
@@ -267,7 +272,7 @@ class Settings:
         """Every secret these settings hold, for redaction: passwords, keys, URL passwords."""
         found = [getattr(self, s.field) for s in SETTINGS if s.secret]
         secrets = [v for v in found if isinstance(v, Secret) and v]
-        for url in (self.clickhouse_url, self.schema_registry_url):
+        for url in (getattr(self, name) for name in SECRET_URLS):
             password = urlsplit(url).password if url else None
             if password:
                 secrets.append(Secret(unquote(password)))
