@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -12,6 +13,14 @@ from confluent_kafka.cimpl import NewTopic
 from collector.config import Settings
 from collector.security import KafkaSecurity, explain_refusal
 from processors.errors import ProcessorError
+
+if TYPE_CHECKING:  # the package exports it only from a private module
+    from confluent_kafka.admin._metadata import ClusterMetadata
+
+# Errors that no amount of waiting mends: the broker answered and turned these settings away.
+REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+# How often a wait for Kafka looks at what the client has heard meanwhile.
+ASK_EVERY_SECONDS = 0.5
 
 
 def topic_names(settings: Settings) -> list[str]:
@@ -40,9 +49,8 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> 
     }
     admin = AdminClient(conf)
     try:
-        metadata = admin.list_topics(timeout=timeout)
+        metadata = _metadata(admin, refusals, timeout)
     except KafkaException as exc:
-        admin.poll(0)  # serves the error callbacks that say why
         raise ProcessorError(_why_not(exc, refusals, bootstrap, security, timeout)) from None
     missing = [t for t in topic_names(settings) if t not in metadata.topics]
     if not missing:
@@ -64,6 +72,21 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> 
     return created
 
 
+def _metadata(admin: AdminClient, refusals: list[KafkaError], timeout: float) -> ClusterMetadata:
+    """The cluster's metadata; the last failure is raised once ``timeout`` is over or as
+    soon as the broker has refused us for good. A broker not up yet is waited for; a
+    refusal of the credentials or of the TLS handshake comes within a second, and waiting
+    the whole ``timeout`` then would only delay the same answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return admin.list_topics(timeout=min(ASK_EVERY_SECONDS, timeout))
+        except KafkaException:
+            admin.poll(0)  # serves the error callbacks that say why
+            if time.monotonic() >= deadline or any(e.code() in REFUSALS for e in refusals):
+                raise
+
+
 def _why_not(
     exc: KafkaException,
     errors: list[KafkaError],
@@ -73,7 +96,7 @@ def _why_not(
 ) -> str:
     """The one line that says why Kafka did not answer and what to do."""
     for err in errors:
-        if err.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL):
+        if err.code() in REFUSALS:
             return explain_refusal(err.name(), err.str(), bootstrap, security)
     if not security.tls and _accepts(bootstrap):
         return explain_refusal("_TRANSPORT", str(exc.args[0]), bootstrap, security)
