@@ -3,7 +3,7 @@ table: what the replay and ordering scenarios (8, 9) send and compare.
 
 The lineage is the demo's story (source extractions, transformations, a dataset version,
 training runs, deployments, subject links, predictions and a tag), plus a single prediction
-event and OpenLineage runs, encoded once by the SDK and then copied as bytes, so that
+event and OpenLineage run events, encoded once by the SDK and then copied as bytes, so that
 every store that gets them gets the very same records.
 """
 
@@ -54,13 +54,15 @@ class Message:
     value: bytes
 
 
-def openlineage_run(i: int) -> bytes:
-    """The COMPLETE event of an OpenLineage run. Its START is left out: it would state the
-    run's edges again a minute earlier, and an edge stated twice keeps the time of the
-    statement stored last, which depends on the order they arrive in."""
+def openlineage_run(i: int, state: str) -> bytes:
+    """An event of OpenLineage run ``i``: its START, or its COMPLETE a minute later. Both
+    state the run's edges, nodes and status: the edges must keep the START's time and the
+    rest the COMPLETE's, whichever arrives first."""
+    when = at(30) + timedelta(hours=i, minutes=1 if state == "COMPLETE" else 0)
     event = {
         **OL_EVENT,
-        "eventTime": (at(30) + timedelta(hours=i)).isoformat().replace("+00:00", "Z"),
+        "eventType": state,
+        "eventTime": when.isoformat().replace("+00:00", "Z"),
         "run": {"runId": str(uuid.UUID(int=5000 + i))},
         "job": {"namespace": "airflow", "name": f"export.task{i}"},
         "inputs": [{"namespace": "postgres://db", "name": f"crm.table{i}"}],
@@ -91,8 +93,9 @@ def story(scratch: Settings) -> list[Message]:
         for r in sorted(read_topic(scratch, topic), key=lambda r: (r.offset, r.partition))
     ]
     for i in range(3):
-        key = f"job:airflow/export.task{i}".encode()
-        records.append(Message("openlineage", key, openlineage_run(i)))
+        for state in ("START", "COMPLETE"):
+            key = f"job:airflow/export.task{i}".encode()
+            records.append(Message("openlineage", key, openlineage_run(i, state)))
     return records
 
 
@@ -113,18 +116,14 @@ def columns(worker: WorkerProcess, table: str, left_out: frozenset[str]) -> list
     return [str(r[0]) for r in rows if r[0] not in left_out]
 
 
-def contents(worker: WorkerProcess, provenance: bool = True) -> dict[str, list[list[object]]]:
+def contents(worker: WorkerProcess) -> dict[str, list[list[object]]]:
     """Every table and view of the graph as FINAL sees it, less where and when rows were
-    written, in a fixed order; model closures merged as ClickHouse merges them. Without
-    ``provenance``, rows also leave out which event stated them (``event_id``) outside
-    events_raw: of two events of the same time saying the same of a node, the one stored
-    last is named, and that depends on the order they came in."""
+    written, in a fixed order; model closures merged as ClickHouse merges them. Which
+    event a row names as its source is compared too: of several stating the same fact,
+    the store keeps the same one whatever order they came in."""
     out: dict[str, list[list[object]]] = {}
     for table in (*INGEST_TABLES, *DERIVED_TABLES, *VIEWS):
-        left_out = WHERE_AND_WHEN
-        if not provenance and table != "events_raw":
-            left_out |= {"event_id"}
-        names = ", ".join(columns(worker, table, left_out))
+        names = ", ".join(columns(worker, table, WHERE_AND_WHEN))
         final = "" if table in VIEWS else " FINAL"
         out[table] = worker.query(f"SELECT {names} FROM {table}{final} ORDER BY {names}").rows
     out["model_upstream"] = worker.query(
@@ -140,14 +139,14 @@ def raw_counts(worker: WorkerProcess) -> dict[str, int]:
 
 
 def settled(
-    worker: WorkerProcess, predictions: int, timeout: float = 120, provenance: bool = True
+    worker: WorkerProcess, predictions: int, timeout: float = 120
 ) -> dict[str, list[list[object]]]:
     """The store's contents once every prediction is in and attributed, the incident has
     reached the models and two reads 3 s apart agree."""
     deadline = time.monotonic() + timeout
     previous: dict[str, list[list[object]]] | None = None
     while True:
-        now = contents(worker, provenance)
+        now = contents(worker)
         attributed = worker.query("SELECT count() FROM inferences FINAL WHERE resolved = 1").rows
         done = attributed == [[predictions]] and len(now["active_tag_impacts"]) > 0
         if done and now == previous:
