@@ -82,9 +82,11 @@ def bench_queries(
         shutil.rmtree(folder.parent)
     store = open_store(f"chdb://{folder}", role="lineage bench queries")
     try:
-        migrate(store)
+        migrated = migrate(store)
         if bench_data.built(store, scale):
             say(f"reusing the synthetic store at {folder} (--fresh builds it again)")
+            if migrated:
+                bench_data.settle(store, say)
         else:
             say(f"building a synthetic store at {folder}")
             bench_data.build(store, scale, say)

@@ -2,8 +2,9 @@
 
 prediction -> deployment -> model version -> training run -> dataset versions and splits ->
 transformations with their parameters -> sources. The prediction is found through the
-``by_inference`` projection index of ``inferences`` (the ``attributions`` view), the rest is
-the model version's lineage (the ``model_lineage`` view: its closure, one key range).
+``by_inference_rows`` projection of ``inferences``, sorted by id (the ``attributions`` view),
+the rest is the model version's lineage (the ``model_lineage`` view, as one query of key
+lookups).
 """
 
 from __future__ import annotations
@@ -29,35 +30,43 @@ def details(properties: dict[str, str] | None, keys: tuple[str, ...] = ()) -> st
 # What the model_lineage view joins, as tagged rows of one query: the closure and the model
 # itself ("node": kind, depth, since), every fact of those nodes ("fact": key, value), and
 # the split roles of the training data ("role": role).
-LINEAGE_SQL = """
+CLOSURE = """
 SELECT 'node' AS what, ancestor AS node, any(ancestor_kind) AS a, '' AS b,
        min(depth) AS depth, min(since) AS since
 FROM model_upstream WHERE model_node = {m:String} GROUP BY node
-UNION ALL
+"""
+MODEL = """
 SELECT 'node', node_id, 'model', '', 0, min(event_time) FROM nodes
 WHERE node_id = {m:String} GROUP BY node_id
-UNION ALL
+"""
+# A prediction's model version is known to exist, and when it was first recorded is not
+# part of the answer: one lookup fewer.
+SERVED = "SELECT 'node', {m:String}, 'model', '', 0, toDateTime64(0, 3, 'UTC')"
+FACTS = """
 SELECT 'fact', node_id, key, argMax(value, event_time), 0, toDateTime64(0, 3, 'UTC')
 FROM properties
 WHERE node_id IN (SELECT ancestor FROM model_upstream WHERE model_node = {m:String}
                   UNION ALL SELECT {m:String})
 GROUP BY node_id, key
-UNION ALL
+"""
+ROLES = """
 SELECT 'role', t.1, t.2, '', 0, toDateTime64(0, 3, 'UTC')
 FROM (SELECT argMax((datasets, roles), event_time) AS pair FROM model_training
       WHERE model_node = {m:String})
 ARRAY JOIN arrayZip(pair.1, pair.2) AS t
 """
+LINEAGE_SQL = " UNION ALL ".join((CLOSURE, MODEL, FACTS, ROLES))
+SERVED_LINEAGE_SQL = " UNION ALL ".join((CLOSURE, SERVED, FACTS, ROLES))
 
 
-def lineage_rows(runner: QueryRunner, model: str) -> list[list[Any]]:
+def lineage_rows(runner: QueryRunner, model: str, sql: str = LINEAGE_SQL) -> list[list[Any]]:
     """What the ``model_lineage`` view gives for ``model`` (depth, node, kind, role,
     properties, since; ordered by depth and node), in one query of key lookups: the
     view's joins cost more than the lookups themselves."""
     found: list[tuple[str, str, int, Any]] = []
     facts: dict[str, dict[str, str]] = {}
     roles: dict[str, set[str]] = {}
-    for what, node, a, b, depth, since in runner.run(LINEAGE_SQL, {"m": model}).rows:
+    for what, node, a, b, depth, since in runner.run(sql, {"m": model}).rows:
         if what == "node":
             found.append((node, a, depth, since))
         elif what == "fact":
@@ -92,7 +101,7 @@ def attribution(runner: QueryRunner, inference: str) -> Table:
     if not model:
         rows.append([0, "model version", "", "", "unknown: the deployment's history is not stored"])
         return Table(COLUMNS, rows)
-    lineage = lineage_rows(runner, model)
+    lineage = lineage_rows(runner, model, SERVED_LINEAGE_SQL)
     for depth, node, kind, role, properties, _since in lineage:
         if depth == 0:
             rows.append([0, "model version", node, "", details(properties, ("metric.",))])
