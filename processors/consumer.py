@@ -51,7 +51,12 @@ AssignHandler = Callable[[Sequence[tuple[str, int]]], None]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hold a rebalance until every batch read is stored and committed."""
+    """Hold a rebalance until every batch handed on is stored and committed.
+
+    Not the batch still being read: aiokafka's reads wait for a rebalance to end, so waiting
+    for it here would wait for ever. What it had read is dropped when the rebalance is over
+    (see ``_collect``) and read again from the committed offsets.
+    """
 
     def __init__(self, consumer: BatchConsumer[Any]) -> None:
         self.consumer = consumer
@@ -64,6 +69,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.consumer.rebalancing = False
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.consumer.generation += 1
         self.consumer.on_assigned([(tp.topic, tp.partition) for tp in assigned])
 
 
@@ -102,7 +108,8 @@ class BatchConsumer(Generic[P]):
         self.on_stored = on_stored  # between the store and the commit: fault injection
         self.on_committed = on_committed  # after the commit: metrics, once per batch
         self.rebalancing = False  # a rebalance waits until nothing is in flight
-        self.in_flight = 0  # batches being read, prepared or stored
+        self.generation = 0  # rebalances so far: records read before one are read again
+        self.in_flight = 0  # batches being prepared or stored
         self.idle = asyncio.Event()
         self.idle.set()
         self.stopping = asyncio.Event()
@@ -132,9 +139,10 @@ class BatchConsumer(Generic[P]):
         await consumer.start()
         try:
             while not self.stopping.is_set():
-                self._begin()
+                records = await self._collect(consumer)
+                if records:
+                    self._begin()
                 try:
-                    records = await self._collect(consumer)
                     prepared = (
                         await loop.run_in_executor(preparing, self.handler.prepare, records)
                         if records
@@ -145,10 +153,10 @@ class BatchConsumer(Generic[P]):
                         await storing
                         storing = None
                 except BaseException:
-                    self._end()
+                    if records:
+                        self._end()
                     raise
                 if prepared is None:
-                    self._end()
                     if storing is not None and storing.done():
                         await storing  # a failure surfaces now, not with the next batch
                         storing = None
@@ -156,7 +164,6 @@ class BatchConsumer(Generic[P]):
                     storing = asyncio.ensure_future(
                         self._store_and_commit(consumer, records, prepared)
                     )
-                # Let a waiting rebalance see the consumer idle between batches.
                 await asyncio.sleep(0)
         finally:
             try:
@@ -191,9 +198,12 @@ class BatchConsumer(Generic[P]):
     async def _collect(self, consumer: AIOKafkaConsumer) -> list[Record]:
         records: list[Record] = []
         deadline = None
+        generation = self.generation
         while len(records) < self.max_records and not self.stopping.is_set():
             if self.rebalancing:
-                break  # close the batch now: the rebalance waits for it
+                # Let the batches in flight finish; this one starts after the rebalance.
+                await asyncio.sleep(0.05)
+                return []
             if deadline is None:
                 timeout = 0.5  # idle: look up now and then
             else:
@@ -203,6 +213,10 @@ class BatchConsumer(Generic[P]):
             fetched = await consumer.getmany(
                 timeout_ms=int(timeout * 1000), max_records=self.max_records - len(records)
             )
+            if self.generation != generation:
+                # A rebalance ended while we waited: every partition now reads again from
+                # its committed offset, so what this batch held would come twice.
+                records, deadline, generation = [], None, self.generation
             for tp, messages in fetched.items():
                 records.extend(
                     Record(tp.topic, tp.partition, m.offset, m.key, m.value) for m in messages
