@@ -173,7 +173,9 @@ def redact_in_logs(secrets: Iterable[Secret | str]) -> None:
                 message = record.getMessage()
             except Exception:  # a malformed record: leave it to logging's own error path
                 return record
-            record.msg, record.args = redact(message), None
+            # Empty arguments, not None: formatters that treat None as one argument
+            # (faust's) would format the message again, and fail on every '%' in it.
+            record.msg, record.args = redact(message), ()
             if record.exc_info and not record.exc_text:
                 record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             return record

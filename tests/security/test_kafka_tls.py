@@ -229,6 +229,26 @@ def test_log_records_mask_configured_secrets(caplog: pytest.LogCaptureFixture) -
     assert caplog.text.count("***") >= 3
 
 
+def test_masked_records_still_format_with_the_workers_formatter() -> None:
+    """Pass: a masked record, with arguments and a '%' in its text, comes out whole through
+    the formatter the worker's logging uses (faust's), not as a logging error."""
+    from mode.utils.logging import ExtensionFormatter
+
+    redact_in_logs([Secret("fmt-secret-" + "f" * 20)])
+    record = logging.getLogger("aiokafka").makeRecord(
+        "aiokafka",
+        logging.ERROR,
+        __file__,
+        1,
+        "Heartbeat failed: %r at 100%%",
+        (KeyError("x"),),
+        None,
+    )
+    assert ExtensionFormatter(fmt="%(message)s").format(record) == (
+        "Heartbeat failed: KeyError('x') at 100%"
+    )
+
+
 def test_the_worker_reads_and_dead_letters_over_sasl_ssl(
     secure_kafka: SecureKafka, tmp_path: Path
 ) -> None:
