@@ -50,13 +50,29 @@ def _source_columns(table: str) -> str:
 
 
 # Which of several rows of one key a ReplacingMergeTree keeps, as one number: the event
-# time in the high 64 bits, a hash of the event id below it, so that two statements of the
-# same time are settled by which events they are, never by which arrived last. Kafka may
-# deliver statements in any order, and every store must keep the same one. The time is
-# shifted by 2^62 to stay positive back to 1900.
+# time in the high 64 bits, then a rank of what the row says (2 bits), then a hash of the
+# event id, so that two statements of the same time are settled by what they say and which
+# events they are, never by which arrived last. Kafka may deliver statements in any order,
+# and every store must keep the same one. The time is shifted by 2^62 to stay positive
+# back to 1900.
 _MILLIS = "toUInt64(toUnixTimestamp64Milli(event_time) + 4611686018427387904)"
-NEWEST_WINS = f"bitShiftLeft(toUInt128({_MILLIS}), 64) + sipHash64(event_id)"
-EARLIEST_WINS = f"bitShiftLeft(toUInt128(bitNot({_MILLIS})), 64) + sipHash64(event_id)"
+
+
+def _precedence(time: str, rank: str = "0") -> str:
+    return (
+        f"bitShiftLeft(toUInt128({time}), 64) + bitShiftLeft(toUInt128({rank}), 62) "
+        "+ bitShiftRight(sipHash64(event_id), 2)"
+    )
+
+
+NEWEST_WINS = _precedence(_MILLIS)
+EARLIEST_WINS = _precedence(f"bitNot({_MILLIS})")
+# A run's state only moves forward: a step that starts and ends within one millisecond
+# states STARTED and COMPLETED at the same time, and the run is COMPLETED.
+NEWEST_STATE_WINS = _precedence(
+    _MILLIS,
+    "multiIf(key != 'status', 0, value IN ('STARTED', 'START'), 1, value = 'RUNNING', 2, 3)",
+)
 
 
 def _rebuilt_with_precedence(
@@ -945,7 +961,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         12,
         "the same rows whatever order repeated statements arrive in: edges, column edges and "
         "subject links keep their earliest statement, nodes, properties, tags, deployments "
-        "and training their newest, ties settled by event id",
+        "and training their newest, ties settled by run state and event id",
         (
             # An edge carries the time it became true: OpenLineage's START and COMPLETE of
             # one run both state its edges, and `--as-of` must not depend on which came last.
@@ -967,14 +983,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             # What is known now of a node: the newest statement, as before.
             *(
                 statement
-                for table, order_by in (
-                    ("nodes", "node_id"),
-                    ("properties", "(node_id, key)"),
-                    ("tags", "(node_id, tag, incident_id)"),
-                    ("deployments", "(deployment, model_node, valid_from)"),
-                    ("model_training", "model_node"),
+                for table, order_by, precedence in (
+                    ("nodes", "node_id", NEWEST_WINS),
+                    ("properties", "(node_id, key)", NEWEST_STATE_WINS),
+                    ("tags", "(node_id, tag, incident_id)", NEWEST_WINS),
+                    ("deployments", "(deployment, model_node, valid_from)", NEWEST_WINS),
+                    ("model_training", "model_node", NEWEST_WINS),
                 )
-                for statement in _rebuilt_with_precedence(table, NEWEST_WINS, order_by)
+                for statement in _rebuilt_with_precedence(table, precedence, order_by)
             ),
         ),
     ),
