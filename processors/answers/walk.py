@@ -13,7 +13,7 @@ in one SQL query.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -29,6 +29,23 @@ DOWN_COLUMNS = UP_COLUMNS
 # Closures of at most this many model versions below a node are read for a downstream
 # walk: past it, their union holds more of other sources' lineage than of this node's.
 HINT_MODELS = 100
+# Characters of node names one query may carry: ClickHouse parses 256 KiB of SQL by
+# default, and a read-only query may not raise that.
+NAMES_PER_QUERY = 200_000
+
+
+def chunks(nodes: list[str], size: int = NAMES_PER_QUERY) -> Iterator[list[str]]:
+    """``nodes`` in runs whose names take at most ``size`` characters (one at least)."""
+    run: list[str] = []
+    used = 0
+    for node in nodes:
+        if run and used + len(node) + 3 > size:
+            yield run
+            run, used = [], 0
+        run.append(node)
+        used += len(node) + 3  # quotes and comma
+    if run:
+        yield run
 
 
 @dataclass(frozen=True)
@@ -64,15 +81,16 @@ def _hint(direction: Direction, starts: list[str]) -> str:
     )
 
 
-def _edges(direction: Direction, nodes: list[str], relations: list[str]) -> str:
-    """SQL for every edge on the near side of ``nodes``, as (near, far, relation, role,
-    event_time), as of the ``as_of`` parameter."""
+def _edges(direction: Direction, nodes: list[str] | str, relations: list[str]) -> str:
+    """SQL for every edge on the near side of ``nodes`` (names, or a subquery naming them),
+    as (near, far, relation, role, event_time), as of the ``as_of`` parameter."""
     near, far = ("dst", "src") if direction == "up" else ("src", "dst")
     only = f"AND relation IN {strings(relations)}" if relations else ""
+    among = nodes if isinstance(nodes, str) else strings(nodes)
     # Upstream reads the table by its sort key (dst), downstream the by_src_role projection.
     return (
         f"SELECT {near}, {far}, relation, role, event_time FROM edges "
-        f"WHERE {near} IN {strings(nodes)} AND event_time <= {{as_of:DateTime64(3, 'UTC')}} {only}"
+        f"WHERE {near} IN {among} AND event_time <= {{as_of:DateTime64(3, 'UTC')}} {only}"
     )
 
 
@@ -100,8 +118,14 @@ def prefetch(
     """Every edge of the nodes the closures say a walk from ``starts`` will meet: the
     closures' answer, then one read of the edges (two small queries rather than one that
     would evaluate the closure lookups twice)."""
-    named = {r[0] for r in runner.run(_hint(direction, starts)).rows}
-    return level(runner, sorted(named | set(starts)), direction, as_of, relations)
+    hint = _hint(direction, starts)
+    named = sorted({r[0] for r in runner.run(hint).rows} | set(starts))
+    if sum(len(n) + 3 for n in named) <= NAMES_PER_QUERY:
+        return level(runner, named, direction, as_of, relations)
+    # Too many to name within the SQL a read-only query may send: asked for by the hint.
+    nodes = f"({hint} UNION ALL SELECT arrayJoin({strings(starts)}))"
+    table = runner.run(_edges(direction, nodes, relations), {"as_of": sql_time(as_of)})
+    return _known(table.rows, named)
 
 
 def level(
@@ -111,9 +135,11 @@ def level(
     as_of: datetime,
     relations: list[str],
 ) -> Known:
-    """The edges one step ``direction`` from ``nodes``."""
-    table = runner.run(_edges(direction, nodes, relations), {"as_of": sql_time(as_of)})
-    return _known(table.rows, nodes)
+    """The edges one step ``direction`` from ``nodes`` (a query per few thousand)."""
+    rows: list[list[Any]] = []
+    for chunk in chunks(nodes, NAMES_PER_QUERY):
+        rows += runner.run(_edges(direction, chunk, relations), {"as_of": sql_time(as_of)}).rows
+    return _known(rows, nodes)
 
 
 def walk(

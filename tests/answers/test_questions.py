@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from collector.subjects import Pseudonymizer
+from processors.answers import walk as walk_module
 from processors.answers.attribution import attribution, lineage_rows
 from processors.answers.diff import diff
 from processors.answers.impact import impact
@@ -107,6 +110,18 @@ def test_walks_agree_when_the_closures_name_nothing(stored: Stored) -> None:
                 {"n": node},
             )
             assert ask(stored.runner, node).rows == expected.rows, (node, view)
+
+
+def test_walks_agree_when_the_names_fill_many_queries(
+    stored: Stored, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Names past the SQL one query may carry: the prefetch asks by subquery, the levels
+    # in several queries.
+    assert [len(c) for c in walk_module.chunks(["node:a", "node:b", "node:c"], 20)] == [2, 1]
+    expected = upstream(stored.runner, MODEL1).rows, downstream(stored.runner, "source:q/crm").rows
+    monkeypatch.setattr(walk_module, "NAMES_PER_QUERY", 40)
+    assert upstream(stored.runner, MODEL1).rows == expected[0] == ordered(UPSTREAM_1)
+    assert downstream(stored.runner, "source:q/crm").rows == expected[1]
 
 
 def test_impact_of_an_incident_stops_at_masking_and_counts_its_window(stored: Stored) -> None:
