@@ -73,6 +73,9 @@ NEWEST_STATE_WINS = _precedence(
     _MILLIS,
     "multiIf(key != 'status', 0, value IN ('STARTED', 'START'), 1, value = 'RUNNING', 2, 3)",
 )
+# Likewise a tag is stated before it is retracted, a deployment opened before it is closed.
+NEWEST_RETRACTION_WINS = _precedence(_MILLIS, "active = 0")
+NEWEST_CLOSING_WINS = _precedence(_MILLIS, "valid_until IS NOT NULL")
 
 
 def _rebuilt_with_precedence(
@@ -986,8 +989,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 for table, order_by, precedence in (
                     ("nodes", "node_id", NEWEST_WINS),
                     ("properties", "(node_id, key)", NEWEST_STATE_WINS),
-                    ("tags", "(node_id, tag, incident_id)", NEWEST_WINS),
-                    ("deployments", "(deployment, model_node, valid_from)", NEWEST_WINS),
+                    ("tags", "(node_id, tag, incident_id)", NEWEST_RETRACTION_WINS),
+                    ("deployments", "(deployment, model_node, valid_from)", NEWEST_CLOSING_WINS),
                     ("model_training", "model_node", NEWEST_WINS),
                 )
                 for statement in _rebuilt_with_precedence(table, precedence, order_by)

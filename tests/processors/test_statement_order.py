@@ -78,10 +78,14 @@ def openlineage(state: str, when: datetime, origin: Origin) -> RowBatch:
     return map_openlineage(json.dumps(event), origin)
 
 
-def other_facts(event_id: str, when: datetime, reason: str, origin: Origin) -> RowBatch:
+def other_facts(
+    event_id: str, when: datetime, reason: str, origin: Origin, *, ended: bool = False
+) -> RowBatch:
     """The facts of our own events that may be stated twice: a person's records in a dataset,
-    a tag, a deployment and a model version's training."""
+    a tag, a deployment and a model version's training; ``ended`` retracts the tag and
+    closes the deployment."""
     batch = RowBatch(events=1)
+    active, until = (0, COMPLETE) if ended else (1, None)
     batch.subject_links.append(
         ("pseudonym-1", "k1", "dataset:s3://lake/curated/orders", when, event_id)
     )
@@ -94,13 +98,13 @@ def other_facts(event_id: str, when: datetime, reason: str, origin: Origin) -> R
             None,
             None,
             reason,
-            1,
+            active,
             when,
             event_id,
         )
     )
     batch.deployments.append(
-        ("deployment:prod/api", "model:churn@1.0", "prod", START, None, when, event_id)
+        ("deployment:prod/api", "model:churn@1.0", "prod", START, until, when, event_id)
     )
     batch.model_training.append(
         ("model:churn@1.0", f"run:{event_id}", ["dataset:d@v1"], ["train"], reason, when, event_id)
@@ -121,6 +125,7 @@ def statements() -> list[Statement]:
         partial(openlineage, "RUNNING", COMPLETE),
         partial(other_facts, "e-first", START, "emails in clear"),
         partial(other_facts, "e-second", START, "phone numbers in clear"),
+        partial(other_facts, "e-third", START, "retracted", ended=True),
     ]
 
 
@@ -191,7 +196,10 @@ def test_the_same_statements_in_any_order_leave_the_same_rows(store: Store) -> N
     # RUNNING and COMPLETE at one time: the run's state moves forward, it is complete.
     [status] = [r for r in rows["properties"] if r[:2] == (RUN_NODE, "status")]
     assert status[2:5] == ("COMPLETE", COMPLETE_READ, complete.nodes[0][-1])
-    assert len(rows["subject_links"]) == len(rows["tags"]) == len(rows["model_training"]) == 1
+    assert len(rows["subject_links"]) == len(rows["model_training"]) == 1
+    # Stated, then retracted or closed, in one millisecond: retracted, closed.
+    assert [(r[7], r[9]) for r in rows["tags"]] == [(0, "e-third")]
+    assert [(r[4], r[6]) for r in rows["deployments"]] == [(COMPLETE_READ, "e-third")]
 
 
 def test_migration_12_carries_a_store_over_with_its_rows_projections_and_settings(
