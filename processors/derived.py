@@ -108,12 +108,11 @@ class Derivation:
         try:
             self.derive(ranges)
         except BaseException:
-            with self.lock:
-                self.pending = merged(
-                    self.pending,
-                    {tp: lo for tp, (lo, _) in ranges.items()},
-                    {tp: hi for tp, (_, hi) in ranges.items()},
-                )
+            # Kept for the next run, merged with what was stored meanwhile.
+            self.stored(
+                {tp: lo for tp, (lo, _) in ranges.items()},
+                {tp: hi for tp, (_, hi) in ranges.items()},
+            )
             raise
         self.runs += 1
         return sum(hi - lo + 1 for lo, hi in ranges.values())
