@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from collector.config import Settings
 from processors.errors import ProcessorError
+from processors.local_kafka import LocalKafka
 from processors.local_worker import answers
 from processors.query_runner import EndpointRunner, Table
 
@@ -58,6 +59,24 @@ def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(f"cannot start the test schema registry: {exc}", pytrace=False)
     yield url
     registry.down()
+
+
+def broker_up(kafka: LocalKafka) -> str:
+    """Start (or start again) a test's own broker; fail the test saying why it would not."""
+    try:
+        return kafka.up(progress=lambda line: None)
+    except ProcessorError as exc:
+        pytest.fail(f"a test's own Kafka broker did not start: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A broker of this test module's own, to stop, kill and pause without touching the
+    session's; it keeps its ports across restarts."""
+    kafka = LocalKafka(tmp_path_factory.mktemp("own-kafka"), Settings().cache_dir)
+    broker_up(kafka)
+    yield kafka
+    kafka.down()
 
 
 def free_port() -> int:

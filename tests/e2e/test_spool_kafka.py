@@ -12,7 +12,6 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,33 +19,13 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from collector.config import Settings
 from collector.errors import SpoolFullError
 from collector.producer import EventProducer
-from processors.errors import ProcessorError
 from processors.local_kafka import LocalKafka
+from tests.conftest import broker_up
 
 pytestmark = pytest.mark.kafka
 KEY = b"model:intent-classifier@3.4.2"
-
-
-@pytest.fixture(scope="module")
-def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    """A broker for this module alone; every test leaves it running."""
-    kafka = LocalKafka(tmp_path_factory.mktemp("spool-kafka"), Settings().cache_dir)
-    try:
-        kafka.up(progress=lambda line: None)
-    except ProcessorError as exc:
-        pytest.fail(f"cannot start the test's own Kafka broker: {exc}", pytrace=False)
-    yield kafka
-    kafka.down()
-
-
-def start(kafka: LocalKafka) -> str:
-    try:
-        return kafka.up(progress=lambda line: None)
-    except ProcessorError as exc:
-        pytest.fail(f"the test's own Kafka broker did not come back: {exc}", pytrace=False)
 
 
 def new_topic(bootstrap: str) -> str:
@@ -93,7 +72,7 @@ def numbered(prefix: bytes, count: int, start: int = 0) -> list[bytes]:
 def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(
     own_kafka: LocalKafka, tmp_path: Path
 ) -> None:
-    bootstrap = start(own_kafka)
+    bootstrap = broker_up(own_kafka)
     topic = new_topic(bootstrap)
     producer = EventProducer(bootstrap, spool_dir=tmp_path / "spool")
     sent: list[bytes] = []
@@ -121,7 +100,7 @@ def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(
         assert len(sent) > stopped_at
         assert producer.spooled > 0
         assert list((tmp_path / "spool").glob("slot-*/*.seg"))
-        start(own_kafka)
+        broker_up(own_kafka)
         time.sleep(1.0)
     finally:
         stop.set()
@@ -143,7 +122,7 @@ def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(
 def test_events_from_before_kafka_exists_arrive_once_it_does(
     own_kafka: LocalKafka, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bootstrap = start(own_kafka)
+    bootstrap = broker_up(own_kafka)
     topic = new_topic(bootstrap)
     own_kafka.down()  # the address stays the broker's: nothing listens there for now
     spool_dir = tmp_path / "spool"
@@ -174,7 +153,7 @@ def test_events_from_before_kafka_exists_arrive_once_it_does(
     assert second.spooled == len(second_values) - sent + 1  # from then on, all to disk
     assert second.flush(0.5) > 0  # nothing can be delivered yet
 
-    start(own_kafka)
+    broker_up(own_kafka)
     assert second.flush(60) == 0
     assert second.failed == 0
     second.close()
@@ -189,7 +168,7 @@ def test_events_from_before_kafka_exists_arrive_once_it_does(
 def test_a_flood_while_the_broker_is_paused_goes_to_disk_and_arrives(
     own_kafka: LocalKafka, tmp_path: Path
 ) -> None:
-    bootstrap = start(own_kafka)
+    bootstrap = broker_up(own_kafka)
     topic = new_topic(bootstrap)
     pid = own_kafka.status().pid
     assert pid is not None

@@ -8,14 +8,9 @@ Every test here carries the ``faults`` marker. Sizes come from ``LINEAGE_FAULTS_
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from collector.config import Settings
-from processors.errors import ProcessorError
-from processors.local_kafka import LocalKafka
 
 SIZES = ("reduced", "full")
 
@@ -37,15 +32,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.faults)
-
-
-@pytest.fixture(scope="module")
-def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    """A broker of this module's own, to kill and pause without touching the session's."""
-    kafka = LocalKafka(tmp_path_factory.mktemp("fault-kafka"), Settings().cache_dir)
-    try:
-        kafka.up(progress=lambda line: None)
-    except ProcessorError as exc:
-        pytest.fail(f"cannot start the fault suite's own Kafka broker: {exc}", pytrace=False)
-    yield kafka
-    kafka.down()

@@ -13,23 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from collector import LineageClient
 from collector.config import Settings
-from processors.errors import ProcessorError
 from processors.local_kafka import LocalKafka
-from tests.conftest import WorkerProcess, isolated_settings
+from tests.conftest import WorkerProcess, broker_up, isolated_settings
 from tests.faults.conftest import sized
 from tests.faults.helpers import exactly_once, lag_is_zero
 from tests.faults.workload import Emitter
-
-
-def up(kafka: LocalKafka) -> str:
-    try:
-        return kafka.up(progress=lambda line: None)
-    except ProcessorError as exc:
-        pytest.fail(f"the fault suite's own Kafka broker did not come back: {exc}", pytrace=False)
 
 
 def broker_pid(kafka: LocalKafka) -> int:
@@ -84,7 +74,7 @@ def test_scenario5_broker_sigkilled_and_restarted_while_the_sdk_emits_every_acce
     broker is SIGKILLed and restarted (once, or several times at full size); the SDK
     spools what Kafka cannot take meanwhile, nothing is counted as failed, and every
     event the SDK accepted is stored exactly once, raw and FINAL, the lag back to zero."""
-    settings = isolated_settings(tmp_path / "state", up(own_kafka))
+    settings = isolated_settings(tmp_path / "state", broker_up(own_kafka))
     worker = WorkerProcess(settings).start()
     sdk = client(settings)
     emitter = Emitter(sdk, pause=0.2)
@@ -103,7 +93,7 @@ def test_scenario5_broker_sigkilled_and_restarted_while_the_sdk_emits_every_acce
                 "nothing was spooled",
             )
             time.sleep(1.0)
-            up(own_kafka)
+            broker_up(own_kafka)
         time.sleep(1.5)
     finally:
         events, models = emitter.stop()
@@ -117,7 +107,7 @@ def test_scenario6_flood_while_the_broker_is_paused_every_event_spooled_or_sent_
     answers), a service floods the SDK; once the local queue is full and Kafka stalls, the
     SDK spools instead of dropping or blocking, counts every event it spooled, fails none,
     and after the broker resumes (SIGCONT) every event it accepted is stored exactly once."""
-    settings = isolated_settings(tmp_path / "state", up(own_kafka))
+    settings = isolated_settings(tmp_path / "state", broker_up(own_kafka))
     worker = WorkerProcess(settings).start()
     # A small queue fills within a second or two of the pause, as a big one would under a
     # real flood.
