@@ -59,6 +59,8 @@ from processors.openlineage import (
 from processors.propagation import propagate_tags
 from processors.query_runner import run_on_store
 from processors.sinks.clickhouse import ClickHouseSink
+from processors.staged import GraphStage
+from processors.staged_agent import StagedGraphProcessor
 from processors.store import apply_retention, migrate, open_configured
 from processors.store.connect import Store
 from processors.topics import ensure_topics
@@ -197,7 +199,9 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         ],
         topics=[settings.topic_events, settings.topic_openlineage],
     )
-    processor = GraphProcessor(
+    # Batches of our current graph events are mapped by ClickHouse; the rest as below.
+    processor = StagedGraphProcessor(
+        GraphStage(catalog, limit),
         avro_mapper(catalog, registry),
         sink,
         executor,
