@@ -11,6 +11,7 @@ What a record's bytes are is the business of its :data:`RecordMapper`: Avro even
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -147,6 +148,14 @@ def dead_letter_rows(bad: Rejected) -> RowBatch:
     return RowBatch(dead_letters=[row])
 
 
+def records_token(salt: bytes, records: Sequence[Record]) -> str:
+    """Names a batch by its records, like the sink's tokens: a retry of them is dropped."""
+    digest = hashlib.blake2b(salt, digest_size=16)
+    for r in records:
+        digest.update(f"{r.topic}\0{r.partition}\0{r.offset}\n".encode())
+    return digest.hexdigest()
+
+
 def partition_bounds(records: Sequence[Record]) -> tuple[Bounds, Bounds]:
     """First and last offset read from each partition of a batch."""
     firsts: dict[Partition, int] = {}
@@ -197,6 +206,7 @@ class GraphProcessor:
         self.written = 0
         self.rejected = 0
         self.store_errors = 0
+        self.fallbacks = 0  # batches ClickHouse was to decode that went the Python way
         self.metrics = metrics
 
     def forget(self, partitions: Sequence[Partition]) -> None:
@@ -277,6 +287,23 @@ class GraphProcessor:
         """The batch's offsets are committed: count it."""
         if self.metrics is not None and mapped.report is not None:
             self.metrics.batch_done(mapped.report)
+
+    async def _decoded_by_store(
+        self, insert: Callable[[], bool], records: Sequence[Record], what: str
+    ) -> bool:
+        """Run a subclass's ``insert`` of records ClickHouse decodes, on the store thread.
+        False (the batch must go the Python way) if it says so or the store refuses."""
+        try:
+            if await self._on_store_thread(insert):
+                return True
+        except StoreError as exc:
+            # Bad bytes inside a record, or a store that is down (the Python path then
+            # retries it with backoff). Either way ClickHouse may have taken part of the
+            # insert: have recovery ask the store before anything of these is written.
+            log.warning("%s not decoded by the store, mapping them instead: %s", what, exc)
+            self.recovery.forget(sorted({(r.topic, r.partition) for r in records}))
+        self.fallbacks += 1
+        return False
 
     async def _on_store_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the store thread once."""

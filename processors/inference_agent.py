@@ -4,17 +4,14 @@ ClickHouse (:mod:`processors.inference_avro`), anything else the graph processor
 from __future__ import annotations
 
 import asyncio
-import logging
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from processors.errors import StoreError
 from processors.graph_agent import GraphProcessor, Mapped, Record, partition_bounds
 from processors.inference_avro import FastBatch, InferenceAvro
 from processors.mapping import RowBatch
 from processors.metrics import INFERENCE_KIND, BatchReport
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,7 +42,6 @@ class InferenceProcessor(GraphProcessor):
     def __init__(self, avro: InferenceAvro, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.avro = avro
-        self.fallbacks = 0  # batches the fast path refused, for logs and tests
 
     def prepare(self, records: Sequence[Record]) -> InferenceMapped:  # type: ignore[override]
         fast, rest = self.avro.split(records)
@@ -89,14 +85,5 @@ class InferenceProcessor(GraphProcessor):
         super().committed(mapped.rest)
 
     async def _fast_insert(self, fast: FastBatch) -> bool:
-        try:
-            await self._on_store_thread(self.avro.insert, self.sink.store, fast)
-            return True
-        except StoreError as exc:
-            # Bad bytes inside a record, or a store that is down (the Python path then
-            # retries it with backoff). Either way ClickHouse may have taken part of the
-            # insert: have recovery ask the store before anything of these is written.
-            self.fallbacks += 1
-            log.warning("predictions not decoded by the store, mapping them instead: %s", exc)
-            self.recovery.forget(sorted({(r.topic, r.partition) for r in fast.records}))
-            return False
+        insert = functools.partial(self.avro.insert, self.sink.store, fast)
+        return await self._decoded_by_store(insert, fast.records, "predictions")

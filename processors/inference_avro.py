@@ -19,7 +19,6 @@ batch whose partitions the store must be asked about first (see :mod:`processors
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ from collector.errors import NodeIdError
 from collector.inference_codec import long_bytes, string_bytes
 from collector.wire import SINGLE_OBJECT_HEADER, SINGLE_OBJECT_MAGIC
 from processors.errors import StoreError
-from processors.graph_agent import Record
+from processors.graph_agent import Record, records_token
 from processors.lineage_events import served_by
 from processors.store.connect import Store
 
@@ -153,10 +152,7 @@ class FastBatch:
 
     def token(self) -> str:
         """Names the records, like the sink's tokens: a retry of them is dropped."""
-        digest = hashlib.blake2b(b"inference_batches", digest_size=16)
-        for r in self.records:
-            digest.update(f"{r.topic}\0{r.partition}\0{r.offset}\n".encode())
-        return digest.hexdigest()
+        return records_token(b"inference_batches", self.records)
 
 
 class InferenceAvro:
@@ -202,10 +198,11 @@ class InferenceAvro:
             )
         return fast, rest
 
-    def insert(self, store: Store, fast: FastBatch) -> None:
-        """Store the predictions; a refusal is a StoreError, retried with the same token."""
+    def insert(self, store: Store, fast: FastBatch) -> bool:
+        """Store the predictions (True); a refusal is a StoreError, retried with the same
+        token."""
         if not fast.records:
-            return
+            return True
         try:
             store.client.raw_insert(
                 "inference_batches",
@@ -218,3 +215,4 @@ class InferenceAvro:
             )
         except ClickHouseError as exc:
             raise StoreError(f"insert into inference_batches failed: {exc}") from exc
+        return True

@@ -19,7 +19,6 @@ the batch is mapped in Python, which sends the bad records to the DLQ with the r
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from collector.catalog import EventSchema, SchemaCatalog
 from collector.inference_codec import long_bytes, string_bytes
 from collector.wire import SINGLE_OBJECT_HEADER, SINGLE_OBJECT_MAGIC
 from processors.errors import StoreError
-from processors.graph_agent import Record
+from processors.graph_agent import Record, records_token
 from processors.inference_avro import HeadError, container_header, read_long, read_string
 from processors.sinks.clickhouse import WRITE_ORDER
 from processors.staged_sql import KINDS, insert_sql, invalid_sql
@@ -158,10 +157,7 @@ class StagedBatch:
 
     def token(self) -> str:
         """Names the records, like the sink's tokens: a retry of them is dropped."""
-        digest = hashlib.blake2b(b"staged", digest_size=16)
-        for r in self.records:
-            digest.update(f"{r.topic}\0{r.partition}\0{r.offset}\n".encode())
-        return digest.hexdigest()
+        return records_token(b"staged", self.records)
 
 
 class GraphStage:

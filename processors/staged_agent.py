@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from processors.errors import StoreError
 from processors.graph_agent import GraphProcessor, Mapped, Record, partition_bounds
 from processors.mapping import RowBatch
 from processors.metrics import BatchReport
 from processors.staged import GraphStage, StagedBatch
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,7 +42,6 @@ class StagedGraphProcessor(GraphProcessor):
     def __init__(self, stage: GraphStage, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.stage = stage
-        self.fallbacks = 0  # staged batches that went the Python way after all
 
     def prepare(self, records: Sequence[Record]) -> StagedMapped:  # type: ignore[override]
         staged = self.stage.split(records)
@@ -83,15 +79,5 @@ class StagedGraphProcessor(GraphProcessor):
         super().committed(mapped.rest)
 
     async def _staged_insert(self, staged: StagedBatch) -> bool:
-        try:
-            if await self._on_store_thread(self.stage.store, self.sink.store, staged):
-                return True
-            self.fallbacks += 1
-            return False
-        except StoreError as exc:
-            # A store that is down (the Python path then retries it with backoff), or bytes
-            # ClickHouse cannot read. Part of the batch may be in: have recovery ask first.
-            self.fallbacks += 1
-            log.warning("graph events not mapped by the store, mapping them instead: %s", exc)
-            self.recovery.forget(sorted({(r.topic, r.partition) for r in staged.records}))
-            return False
+        insert = functools.partial(self.stage.store, self.sink.store, staged)
+        return await self._decoded_by_store(insert, staged.records, "graph events")
