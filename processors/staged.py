@@ -31,7 +31,7 @@ from collector.inference_codec import long_bytes, string_bytes
 from collector.wire import SINGLE_OBJECT_HEADER, SINGLE_OBJECT_MAGIC
 from processors.errors import StoreError
 from processors.graph_agent import Record, records_token
-from processors.inference_avro import HeadError, container_header, read_long, read_string
+from processors.inference_avro import HeadError, container_header, read_long
 from processors.sinks.clickhouse import WRITE_ORDER
 from processors.staged_sql import KINDS, insert_sql, invalid_sql
 from processors.store.connect import Store
@@ -168,6 +168,7 @@ class GraphStage:
         for name in KINDS:
             schema = catalog.by_name(f"lineage.events.{name}")
             self.kinds[SINGLE_OBJECT_MAGIC + schema.fingerprint] = StagedKind.of(schema)
+        self.by_kind = {k.kind: k for k in self.kinds.values()}
         self.max_bytes = max_bytes
         self._created = False
 
@@ -182,9 +183,10 @@ class GraphStage:
             if kind is None or (self.max_bytes and len(value) > self.max_bytes):
                 return None
             try:
-                # Every kind starts with event_id and event_time: read them for the metrics.
-                _, pos = read_string(value, SINGLE_OBJECT_HEADER)
-                when, _ = read_long(value, pos)
+                # Every kind starts with event_id and event_time: skip the one, read the
+                # other for the metrics.
+                size, pos = read_long(value, SINGLE_OBJECT_HEADER)
+                when, _ = read_long(value, pos + size)
             except HeadError:
                 return None
             if oldest is None or when < oldest:
@@ -205,8 +207,7 @@ class GraphStage:
     def store(self, store: Store, staged: StagedBatch) -> bool:
         """Write the batch's rows; False, with nothing written, if an event would be refused
         by the Python mapping. A store that refuses raises StoreError."""
-        by_name = {k.kind: k for k in self.kinds.values()}
-        present = [by_name[name] for name in staged.datums]
+        present = [self.by_kind[name] for name in staged.datums]
         try:
             self._create(store)
             for kind in present:

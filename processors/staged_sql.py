@@ -136,13 +136,19 @@ class Kind:
         nodes: str,
         properties: str = "[]",
         edges: str = "[]",
+        subject_links: str = "[]",
         extra: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         self.name = name
         self.subject = subject  # the node id events_raw keeps as the event's subject
         self.valid = valid  # true when the Python mapping would take the event
         # Array(Tuple(...)) expressions of one event's rows in the table of that name.
-        self.rows = {"nodes": nodes, "properties": properties, "edges": edges}
+        self.rows = {
+            "nodes": nodes,
+            "properties": properties,
+            "edges": edges,
+            "subject_links": subject_links,
+        }
         # Tables of one row per event: (tuple of the row, WHERE condition).
         self.single = extra or {}
 
@@ -241,7 +247,7 @@ KINDS: dict[str, Kind] = {
         subject="node",
         valid=_node_ok("node"),
         nodes=f"[{_node_row('node')}]",
-        extra={"subject_links": ("", "")},  # one row per subject: see _select
+        subject_links="arrayMap(s -> tuple(s, key_id, node), subjects)",
     ),
     "TrainingRun": Kind(
         "TrainingRun",
@@ -320,19 +326,14 @@ KINDS: dict[str, Kind] = {
     ),
 }
 
-# Columns of the rows in Kind.rows, after the row's own ones: when and which event.
-_ROW_TAIL = {
-    "nodes": ("namespace", "event_time", "event_id"),
-    "properties": ("event_time", "event_id"),
-    "edges": ("event_id",),
+# For the tables of Kind.rows: the width of a row's tuple, and the columns that follow it
+# (when and which event).
+_ROW_SHAPE = {
+    "nodes": (4, ("namespace", "event_time", "event_id")),
+    "properties": (3, ("event_time", "event_id")),
+    "edges": (6, ("event_id",)),
+    "subject_links": (3, ("event_time", "event_id")),
 }
-
-
-def _subject_links() -> str:
-    return (
-        "SELECT s, key_id, node, event_time, event_id, src_topic, src_partition, src_offset "
-        "FROM {stage} ARRAY JOIN subjects AS s"
-    )
 
 
 def _select(kind: Kind, table: str, payload: str) -> str | None:
@@ -342,14 +343,11 @@ def _select(kind: Kind, table: str, payload: str) -> str | None:
         rows = kind.rows[table]
         if rows == "[]":
             return None
-        width = {"nodes": 4, "properties": 3, "edges": 6}[table]
+        width, tail = _ROW_SHAPE[table]
         parts = [f"tupleElement(r, {i + 1})" for i in range(width)]
         return (
-            f"SELECT {', '.join(parts + list(_ROW_TAIL[table]))}, {src} "
-            f"FROM {{stage}} ARRAY JOIN {rows} AS r"
+            f"SELECT {', '.join(parts + list(tail))}, {src} FROM {{stage}} ARRAY JOIN {rows} AS r"
         )
-    if table == "subject_links" and table in kind.single:
-        return _subject_links()
     if table in kind.single:
         columns, where = kind.single[table]
         return f"SELECT {columns}, {src} FROM {{stage}} WHERE {where}"
