@@ -27,9 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from processors.mapping import DEPLOYMENT_COLUMNS, MODEL_TRAINING_COLUMNS, RowBatch
 from processors.store.connect import Store
-from processors.walks import LARGE_QUERY, strings, written
+from processors.walks import LARGE_QUERY, strings
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +55,10 @@ def _member(column: str, named: set[str], subquery: str) -> str:
     return "(" + " OR ".join(parts) + ")" if parts else "0"
 
 
-_MODEL = MODEL_TRAINING_COLUMNS.index("model_node")
-_DEPLOYMENT = DEPLOYMENT_COLUMNS.index("deployment")
-
-
 @dataclass
 class Keys:
     """Model versions and deployments whose lineage changed: named, or as the rows some
-    batches wrote (conditions of :func:`processors.walks.written`), which the store finds
+    batches wrote (conditions of :func:`processors.derived.stored_from`), which the store finds
     faster than it parses tens of thousands of names."""
 
     models: set[str] = field(default_factory=set)
@@ -95,13 +90,6 @@ class Keys:
         )
 
 
-def changed_keys(batch: RowBatch) -> Keys:
-    """The model versions and deployments a batch's rows name."""
-    return Keys(
-        {r[_MODEL] for r in batch.model_training}, {r[_DEPLOYMENT] for r in batch.deployments}
-    )
-
-
 def reload_due(now: float, reloaded_at: float, reload_seconds: float) -> bool:
     """Whether a reload now keeps reloads within their share of the store thread."""
     return now - reloaded_at >= RELOAD_SHARE * reload_seconds
@@ -125,12 +113,17 @@ class Attribution:
         self.swept = False
         self.rewritten = 0  # predictions rewritten, for logs
 
-    def after_write(self, batch: RowBatch) -> None:
-        """After-write step: attribute what a batch of training or deployment lineage
-        makes attributable."""
-        if not changed_keys(batch):
+    def after_write(self, where: str) -> None:
+        """Derived step: attribute what the training and deployment lineage stored from the
+        offsets ``where`` matches makes attributable."""
+        # Most runs of graph events hold neither: no reload for them.
+        changed = self.store.query(
+            f"SELECT (SELECT count() FROM model_training WHERE {where}) + "
+            f"(SELECT count() FROM deployments WHERE {where})"
+        )
+        if not int(changed.result_rows[0][0]):
             return
-        self.pending.update(Keys(batches=[written(batch)]))
+        self.pending.update(Keys(batches=[where]))
         if reload_due(self.clock(), self.reloaded_at, self.reload_seconds):
             self.settle()
 

@@ -1,142 +1,150 @@
 """``model_upstream``: everything each model version was built from, kept transitive.
 
-After each stored batch, every path through one of its new edges X -> Y is a path from an
-ancestor A of X (or X itself) to a model M downstream of Y (or Y itself):
-``A ->* X -> Y ->* M``. So the batch's new pairs are (M, A) for those, with the shortest
-depth ``d(Y, M) + 1 + d(A, X)`` and the earliest "since" ``max(since(Y, M), t, since(A, X))``,
-both read off walks of the stored edges. A late edge extending a chain that already ends in
-a model adds its whole upstream to that model; pairs already stored as good are not written
-again. Walks read the stored graph, which holds the batch's own edges by now, so chains
-that arrive within one batch are found too.
+After each run of stored rows, every path through one of its new edges X -> Y is a path from
+an ancestor A of X (or X itself) to a model M downstream of Y (or Y itself):
+``A ->* X -> Y ->* M``. So the new pairs are (M, A) for those, with the shortest depth
+``d(Y, M) + 1 + d(A, X)`` and the earliest "since" ``max(since(Y, M), t, since(A, X))``.
+A late edge extending a chain that already ends in a model adds its whole upstream to that
+model; pairs already stored as good are not written again. The walks read the stored graph,
+which holds the run's own edges by now, so chains that arrive together are found too.
+
+All of it runs inside ClickHouse, in temporary tables of the store's session: the new edges,
+then a walk down from their destinations and one up from the sources of those with a model
+below, then one ``INSERT ... SELECT`` of the pairs that improve on what is stored. Python only
+sends the statements: a run costs a couple of dozen of them, whether it holds ten edges or
+ten thousand, where walking in Python cost tens of microseconds per edge.
+
+A walk keeps, per start, each node reached with its shortest depth and earliest since. Both
+are path minima (of a sum, and of a max), so relaxing them together, Bellman-Ford's way,
+settles both: each step extends only the rows the previous step improved, and stops when a
+step improves nothing (a cycle never improves, so it ends there too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-
-from processors.mapping import RowBatch
 from processors.store.connect import Store
-from processors.walks import (
-    LARGE_QUERY,
-    NAMED_NODES,
-    Adjacency,
-    Edge,
-    Hop,
-    adjacency,
-    among,
-    fetch,
-    insert,
-    new_edges,
-    reach,
-    written,
-)
+from processors.walks import LARGE_QUERY, MAX_DEPTH, ORIGIN, Direction
 
-UPSTREAM_COLUMNS = ("model_node", "ancestor", "depth", "since")
-
-Pair = tuple[str, str]  # (model version, ancestor)
+NEW = "closure_new"  # the run's edges
+WALKS: dict[Direction, str] = {"down": "closure_down", "up": "closure_up"}
+STEP = "closure_step"  # a walk's step, before it is checked against the walk
+TABLES = {
+    NEW: "src String, dst String, t Int64",
+    STEP: "start String, node String, depth UInt32, since Int64",
+}
+for _walk in WALKS.values():
+    # step: the walk's step that found the row; depth and since as in walks.Hop.
+    TABLES[_walk] = "step UInt32, start String, node String, depth UInt32, since Int64"
 
 
-def closure_pairs(
-    edges: Iterable[Edge],
-    down: Mapping[str, Mapping[str, Hop]],
-    up: Mapping[str, Mapping[str, Hop]],
-) -> dict[Pair, Hop]:
-    """The (model, ancestor) pairs that paths through ``edges`` make.
-
-    ``down[Y]`` is what is reachable downstream of each edge's Y, ``up[X]`` upstream of its
-    X, both including the node itself at depth 0.
-    """
-    out: dict[Pair, Hop] = {}
-    models_below: dict[str, list[tuple[str, int, int]]] = {}
-    for src, dst, when in edges:
-        models = models_below.get(dst)
-        if models is None:
-            models = models_below[dst] = [
-                (m, d, s) for m, (d, s) in down[dst].items() if m.startswith("model:")
-            ]
-        for ancestor, (ad, asince) in up[src].items():
-            for model, md, msince in models:
-                if ancestor == model:
-                    continue  # a cycle back to the model
-                depth, since = md + 1 + ad, max(msince, when, asince)
-                old = out.get((model, ancestor))
-                if old is None or depth < old.depth or since < old.since:
-                    if old is not None:
-                        depth, since = min(old.depth, depth), min(old.since, since)
-                    out[(model, ancestor)] = Hop(depth, since)
-    return out
+def _create(store: Store) -> None:
+    # Memory tables of the session: a worker's own, gone with it, none left by a crash.
+    for table, columns in TABLES.items():
+        store.command(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns}) ENGINE = Memory")
+        store.command(f"TRUNCATE TABLE {table}")
 
 
-def improvements(
-    found: Mapping[Pair, Hop], stored: Mapping[Pair, Hop]
-) -> list[tuple[str, str, int, int]]:
-    """Rows to write: pairs not stored yet, or now reached shorter or earlier."""
-    rows = []
-    for (model, ancestor), hop in sorted(found.items()):
-        old = stored.get((model, ancestor))
-        if old is None:
-            rows.append((model, ancestor, hop.depth, hop.since))
-        elif hop.depth < old.depth or hop.since < old.since:
-            rows.append((model, ancestor, min(hop.depth, old.depth), min(hop.since, old.since)))
-    return rows
+def _count(store: Store, sql: str) -> int:
+    return int(store.query(f"SELECT count() FROM ({sql})").result_rows[0][0])
 
 
-def stored_pairs(
-    store: Store, pairs: Iterable[Pair], subquery: str = "", known: Collection[str] = ()
-) -> dict[Pair, Hop]:
-    """What ``model_upstream`` holds for ``pairs``, merged. Models among ``known`` are asked
-    for by ``subquery`` (see :func:`among`)."""
-    wanted = set(pairs)
-    if not wanted:
-        return {}
-    # By model only, the sort key's prefix; the pairs are picked out here. (A tuple IN over
-    # an array is orders of magnitude slower in ClickHouse.)
-    models = among("model_node", {m for m, _ in wanted}, subquery, known)
-    result = store.query(
-        "SELECT model_node, ancestor, min(depth), toUnixTimestamp64Milli(min(since)) "
-        f"FROM model_upstream WHERE {models} GROUP BY model_node, ancestor",
+def walk(store: Store, direction: Direction, starts: str) -> None:
+    """Fill the walk table of ``direction`` with what each of ``starts`` (a subquery of node
+    ids, as column ``node``) reaches over the stored edges, itself included at depth 0."""
+    table = WALKS[direction]
+    key, other = ("src", "dst") if direction == "down" else ("dst", "src")
+    store.command(f"INSERT INTO {table} SELECT 0, node, node, 0, {ORIGIN} FROM ({starts})")
+    for step in range(1, MAX_DEPTH + 1):
+        # Every row the last step improved, one edge further...
+        store.command(f"TRUNCATE TABLE {STEP}")
+        store.command(
+            f"""
+            INSERT INTO {STEP}
+            SELECT f.start, e.next, min(f.depth + 1), min(greatest(f.since, e.t))
+            FROM (SELECT start, node, depth, since FROM {table} WHERE step = {step - 1}) AS f
+            INNER JOIN (
+                SELECT {key} AS node, {other} AS next, toUnixTimestamp64Milli(event_time) AS t
+                FROM edges
+                WHERE {key} IN (SELECT node FROM {table} WHERE step = {step - 1})
+            ) AS e ON e.node = f.node
+            WHERE f.depth < {MAX_DEPTH}
+            GROUP BY f.start, e.next
+            """
+        )
+        if not _count(store, f"SELECT 1 FROM {STEP} LIMIT 1"):
+            return
+        # ... kept where it improves on what the walk holds for that (start, node).
+        store.command(
+            f"""
+            INSERT INTO {table}
+            SELECT {step}, c.start, c.node,
+                   if(r.start = '', c.depth, least(c.depth, r.depth)),
+                   if(r.start = '', c.since, least(c.since, r.since))
+            FROM {STEP} AS c
+            LEFT JOIN (
+                SELECT start, node, min(depth) AS depth, min(since) AS since
+                FROM {table} WHERE node IN (SELECT node FROM {STEP})
+                GROUP BY start, node
+            ) AS r ON r.start = c.start AND r.node = c.node
+            WHERE r.start = '' OR c.depth < r.depth OR c.since < r.since
+            """
+        )
+
+
+# The models each walk down reached, per start: the only rows of it a pair is made from.
+_MODELS_BELOW = f"""
+    SELECT start, node, min(depth) AS depth, min(since) AS since FROM {WALKS["down"]}
+    WHERE startsWith(node, 'model:') GROUP BY start, node
+"""
+
+# Pairs through the new edges, with what model_upstream holds for their models: written
+# where not stored yet, or now reached shorter or earlier, merged with what is stored. (One
+# GROUP BY over both costs less than joining them.)
+_IMPROVEMENTS = f"""
+    INSERT INTO model_upstream (model_node, ancestor, depth, since)
+    SELECT model, ancestor, min(depth), fromUnixTimestamp64Milli(min(since), 'UTC')
+    FROM (
+        SELECT d.node AS model, u.node AS ancestor,
+               min(d.depth + 1 + u.depth) AS depth,
+               min(greatest(d.since, n.t, u.since)) AS since, 1 AS found
+        FROM {NEW} AS n
+        INNER JOIN ({_MODELS_BELOW}) AS d ON d.start = n.dst
+        INNER JOIN (
+            SELECT start, node, min(depth) AS depth, min(since) AS since
+            FROM {WALKS["up"]} GROUP BY start, node
+        ) AS u ON u.start = n.src
+        WHERE u.node != d.node
+        GROUP BY model, ancestor
+        UNION ALL
+        SELECT model_node, ancestor, depth, toUnixTimestamp64Milli(since), 0
+        FROM model_upstream
+        WHERE model_node IN (SELECT node FROM {WALKS["down"]} WHERE startsWith(node, 'model:'))
+    )
+    GROUP BY model, ancestor
+    HAVING max(found) = 1 AND (
+        min(found) = 1
+        OR minIf(depth, found = 1) < minIf(depth, found = 0)
+        OR minIf(since, found = 1) < minIf(since, found = 0))
+"""
+
+
+def extend_closures(store: Store, where: str) -> None:
+    """Derived step: add to ``model_upstream`` what the edges stored from the offsets
+    ``where`` matches make reachable."""
+    _create(store)
+    store.command(
+        f"INSERT INTO {NEW} SELECT DISTINCT src, dst, toUnixTimestamp64Milli(event_time) "
+        f"FROM edges WHERE {where}",
         settings=LARGE_QUERY,
     )
-    return {(m, a): Hop(int(d), int(s)) for m, a, d, s in result.result_rows if (m, a) in wanted}
-
-
-def write(
-    store: Store, found: Mapping[Pair, Hop], subquery: str = "", known: Collection[str] = ()
-) -> int:
-    rows = improvements(found, stored_pairs(store, found, subquery, known))
-    insert(store, "model_upstream", UPSTREAM_COLUMNS, list(rows))
-    return len(rows)
-
-
-def below(new: Iterable[Edge], down_adj: Adjacency) -> tuple[dict[str, dict[str, Hop]], list[Edge]]:
-    """What lies downstream of each new edge, and the edges with a model there: only those
-    can change a closure."""
-    down = {y: reach(down_adj, y) for y in {e.dst for e in new}}
-    with_model = {y for y, nodes in down.items() if any(n.startswith("model:") for n in nodes)}
-    return down, [e for e in new if e.dst in with_model]
-
-
-def new_pairs(new: list[Edge], down_adj: Adjacency, up_adj: Adjacency) -> dict[Pair, Hop]:
-    """The pairs paths through ``new`` edges make, given the graph around them."""
-    down, relevant = below(new, down_adj)
-    up = {x: reach(up_adj, x) for x in {e.src for e in relevant}}
-    return closure_pairs(relevant, down, up)
-
-
-def extend_closures(store: Store, batch: RowBatch) -> None:
-    """After-write step: add to ``model_upstream`` what the batch's new edges make reachable."""
-    where = written(batch)
-    new = new_edges(store, batch, where)
-    if not new:
+    walk(store, "down", f"SELECT DISTINCT dst AS node FROM {NEW}")
+    # Only edges with a model below them can change a closure: most runs of
+    # transformations have none yet, and then there is nothing to walk up from.
+    sources = (
+        f"SELECT DISTINCT src AS node FROM {NEW} WHERE dst IN "
+        f"(SELECT start FROM {WALKS['down']} WHERE startsWith(node, 'model:'))"
+    )
+    if not _count(store, sources):
         return
-    dsts = {e.dst for e in new}
-    first = f"SELECT dst FROM edges WHERE {where}" if len(dsts) > NAMED_NODES else ""
-    down, relevant = below(new, adjacency(fetch(store, dsts, "down", first=first), "down"))
-    if not relevant:
-        return  # most batches of transformations: no model below them yet
-    sources = {e.src for e in relevant}
-    # The batch's sources by subquery are a superset of these: more walking, less parsing.
-    first = f"SELECT src FROM edges WHERE {where}" if len(sources) > NAMED_NODES else ""
-    up_adj = adjacency(fetch(store, sources, "up", first=first), "up")
-    found = closure_pairs(relevant, down, {x: reach(up_adj, x) for x in sources})
-    write(store, found, f"SELECT dst FROM edges WHERE {where}", dsts)
+    walk(store, "up", sources)
+    store.command(_IMPROVEMENTS)

@@ -7,11 +7,12 @@ every batch, the steps held graph ingest to a few thousand events a second; run 
 ``DERIVE_SECONDS`` over everything stored since, they cost a few hundred microseconds a
 batch. The derived state trails the rows by at most that long.
 
-What the steps are given is read back from the store, by the Kafka offsets it was written
-from, never from memory: the same code then serves a normal run and a worker starting again
-after a crash. How far the steps have got is kept per partition in ``derived_progress``
-(migration 7); at start-up a worker takes up every partition from there, so rows stored and
-committed by a worker that died before its next run still get their steps.
+A step is given the Kafka offsets the rows were stored from, as an SQL condition, and reads
+what it needs back from the store, never from memory: the same code then serves a normal run
+and a worker starting again after a crash. How far the steps have got is kept per partition
+in ``derived_progress`` (migration 7); at start-up a worker takes up every partition from
+there, so rows stored and committed by a worker that died before its next run still get
+their steps.
 """
 
 from __future__ import annotations
@@ -22,40 +23,24 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from processors.mapping import (
-    DEPLOYMENT_COLUMNS,
-    EDGE_COLUMNS,
-    MODEL_TRAINING_COLUMNS,
-    TABLES,
-    Origin,
-    RowBatch,
-    Source,
-)
 from processors.recovery import Partition
-from processors.sinks.clickhouse import TIME_COLUMNS
 from processors.store.connect import Store
-from processors.walks import insert, quote, written
+from processors.walks import insert, quote
 
 log = logging.getLogger(__name__)
 
 # How often derived state catches up with the rows: what it may trail them by.
 DERIVE_SECONDS = 1.0
 
-# A step brings some derived state up to date with a batch of stored rows; it must be
-# idempotent (a crash runs it again over rows it has seen) and raise StoreError to be retried.
-Step = Callable[[RowBatch], None]
+# A step brings some derived state up to date with the rows stored from some offsets, given
+# as an SQL condition (see stored_from); it must be idempotent (a crash runs it again over
+# rows it has seen) and raise StoreError to be retried.
+Step = Callable[[str], None]
 
 Ranges = dict[Partition, tuple[int, int]]
 
-# The tables the steps read from a run's rows, with what each step needs of them loaded.
-LOADED = {
-    "edges": EDGE_COLUMNS,
-    "model_training": MODEL_TRAINING_COLUMNS,
-    "deployments": DEPLOYMENT_COLUMNS,
-}
-# Tables whose rows, stored, call for steps: those loaded, and tags (read by their step).
-WATCHED = (*LOADED, "tags")
-_NO_ROWS = (0,) * len(TABLES)
+# Tables whose rows, stored, call for steps.
+WATCHED = ("edges", "model_training", "deployments", "tags")
 PROGRESS_COLUMNS = ("topic", "partition", "offset", "at")
 
 
@@ -69,13 +54,22 @@ def merged(ranges: Ranges, firsts: dict[Partition, int], lasts: dict[Partition, 
     return out
 
 
-def range_batch(ranges: Ranges) -> RowBatch:
-    """An empty batch whose sources span ``ranges``, for :func:`processors.walks.written`."""
-    batch = RowBatch()
-    for (topic, partition), (lo, hi) in sorted(ranges.items()):
-        batch.sources.append(Source(Origin(topic, partition, lo), _NO_ROWS))
-        batch.sources.append(Source(Origin(topic, partition, hi), _NO_ROWS))
-    return batch
+def stored_from(ranges: Ranges) -> str:
+    """SQL condition matching the rows, in any table, stored from the offsets ``ranges``.
+
+    Reading rows back by offsets also finds those an earlier worker stored and committed
+    before it died, and before its steps ran. (The offset columns carry a minmax index.)
+    """
+    if not ranges:
+        return "0"
+    return (
+        "("
+        + " OR ".join(
+            f"(src_topic = {quote(t)} AND src_partition = {p} AND src_offset BETWEEN {lo} AND {hi})"
+            for (t, p), (lo, hi) in sorted(ranges.items())
+        )
+        + ")"
+    )
 
 
 class Derivation:
@@ -119,9 +113,9 @@ class Derivation:
 
     def derive(self, ranges: Ranges) -> None:
         started = time.monotonic()
-        batch = self.load(ranges)
+        where = stored_from(ranges)
         for step in self.steps:
-            step(batch)
+            step(where)
         now = datetime.now(UTC)
         progress = [(t, p, hi, now) for (t, p), (_, hi) in sorted(ranges.items())]
         insert(self.store, "derived_progress", PROGRESS_COLUMNS, progress)
@@ -130,20 +124,6 @@ class Derivation:
             len(ranges),
             time.monotonic() - started,
         )
-
-    def load(self, ranges: Ranges) -> RowBatch:
-        """The rows of ``LOADED`` tables stored from ``ranges``, as the steps take them."""
-        batch = range_batch(ranges)
-        where = written(batch)
-        for table, columns in LOADED.items():
-            # Times as epoch milliseconds, as the mappers give them: turning each into a
-            # datetime and back would cost more than the query.
-            selected = ", ".join(
-                f"toUnixTimestamp64Milli({c})" if c in TIME_COLUMNS else c for c in columns
-            )
-            rows = self.store.query(f"SELECT {selected} FROM {table} WHERE {where}").result_rows
-            getattr(batch, table).extend(tuple(r) for r in rows)
-        return batch
 
     def unfinished(self) -> tuple[dict[Partition, int], dict[Partition, int]]:
         """Offsets stored but not yet derived from, per partition: from the progress table

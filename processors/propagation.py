@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from processors.mapping import RowBatch
 from processors.store.connect import Store
 from processors.walks import (
     LARGE_QUERY,
@@ -30,7 +29,6 @@ from processors.walks import (
     new_edges,
     reach,
     strings,
-    written,
 )
 
 IMPACT_COLUMNS = (
@@ -294,15 +292,16 @@ def extend_impacts(store: Store, new: list[Edge]) -> int:
 
 
 def written_tags(store: Store, where: str) -> list[TagKey]:
-    """The tags the records ``where`` matches stored (see :func:`processors.walks.written`)."""
+    """The tags stored from the offsets ``where`` matches (see
+    :func:`processors.derived.stored_from`)."""
     result = store.query(f"SELECT DISTINCT node_id, tag, incident_id FROM tags WHERE {where}")
     return sorted((node, tag, incident) for node, tag, incident in result.result_rows)
 
 
-def propagate_tags(store: Store, batch: RowBatch) -> None:
-    """After-write step: the batch's tags walked again, its new edges carrying tags on."""
-    where = written(batch)
+def propagate_tags(store: Store, where: str) -> None:
+    """Derived step: the tags stored from the offsets ``where`` matches walked again, the
+    edges stored from them carrying tags on."""
     refresh_tags(store, written_tags(store, where))
     # No tag anywhere, nothing to carry: the common case costs one count.
     if int(store.query("SELECT count() FROM tag_impacts").result_rows[0][0]):
-        extend_impacts(store, new_edges(store, batch, where))
+        extend_impacts(store, new_edges(store, where))

@@ -1,4 +1,4 @@
-"""Walks over the stored edge graph, for the state derived from it (closures, tag impacts).
+"""Walks over the stored edge graph, for the tag impacts derived from it.
 
 Edges point downstream: ``src`` was used to make ``dst``. A walk reads the edges of a whole
 frontier per query (upstream by ``dst``, the sort key of ``edges``; downstream by ``src``,
@@ -12,13 +12,11 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from processors.errors import StoreError
-from processors.mapping import EDGE_COLUMNS, RowBatch
 from processors.store.connect import Store
 
 # Deep enough for any real pipeline; also what stops a walk around a cycle.
@@ -27,8 +25,6 @@ MAX_DEPTH = 100
 ORIGIN = -(1 << 62)
 
 Direction = Literal["up", "down"]
-
-_SRC, _DST, _TIME = (EDGE_COLUMNS.index(c) for c in ("src", "dst", "event_time"))
 
 
 # Named tuples, not dataclasses: a batch makes tens of thousands, sorted and hashed in C.
@@ -49,51 +45,12 @@ def kind_of(node: str) -> str:
     return node.split(":", 1)[0]
 
 
-def millis(value: datetime | int) -> int:
-    """Epoch milliseconds of a time read from a mapper (either form) or from the store."""
-    if isinstance(value, int):
-        return value
-    return int(value.timestamp() * 1000 + 0.5)
-
-
-def batch_edges(batch: RowBatch) -> list[Edge]:
-    """The edges a batch carries, each once."""
-    return sorted({Edge(r[_SRC], r[_DST], millis(r[_TIME])) for r in batch.edges})
-
-
-def written(batch: RowBatch) -> str:
-    """SQL condition matching the rows a batch's Kafka records wrote, in any table.
-
-    A batch is a contiguous offset range per partition. Recovery may have left records out
-    of it because an earlier run stored them already, and that run may have died before its
-    after-write steps: reading the batch back by offsets finds those rows too, so a step
-    never misses what a crash interrupted. (The offset columns carry a minmax index.)
-    """
-    ranges: dict[tuple[str, int], tuple[int, int]] = {}
-    for source in batch.sources:
-        o = source.origin
-        lo, hi = ranges.get((o.topic, o.partition), (o.offset, o.offset))
-        ranges[(o.topic, o.partition)] = (min(lo, o.offset), max(hi, o.offset))
-    if not ranges:
-        return "0"
-    return (
-        "("
-        + " OR ".join(
-            f"(src_topic = {quote(t)} AND src_partition = {p} AND src_offset BETWEEN {lo} AND {hi})"
-            for (t, p), (lo, hi) in sorted(ranges.items())
-        )
-        + ")"
-    )
-
-
-def new_edges(store: Store, batch: RowBatch, where: str) -> list[Edge]:
-    """The edges stored by the records of ``batch`` (``where``, see :func:`written`): its
-    own, and any that recovery left out of it because they were stored already."""
-    stored = int(store.query(f"SELECT count() FROM edges WHERE {where}").result_rows[0][0])
-    if stored <= len(batch.edges):
-        return batch_edges(batch)  # the batch carries them all: no need to read them back
+def new_edges(store: Store, where: str) -> list[Edge]:
+    """The edges stored from the offsets ``where`` matches (see
+    :func:`processors.derived.stored_from`), each once."""
     result = store.query(
-        f"SELECT DISTINCT src, dst, toUnixTimestamp64Milli(event_time) FROM edges WHERE {where}"
+        f"SELECT DISTINCT src, dst, toUnixTimestamp64Milli(event_time) FROM edges WHERE {where}",
+        settings=LARGE_QUERY,
     )
     return sorted(Edge(src, dst, int(when)) for src, dst, when in result.result_rows)
 

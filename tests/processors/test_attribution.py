@@ -1,4 +1,4 @@
-"""What attribution reacts to, and how often it reloads: pure functions, no store."""
+"""What attribution reacts to (against a real chDB store), and how often it reloads."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 
+from collector.catalog import load_catalog
 from collector.events import DatasetRef, Deployment, TrainingRun
-from processors.attribution import GRACE_SECONDS, Keys, changed_keys, reload_due, unexpired
+from collector.wire import encode
+from processors.attribution import GRACE_SECONDS, Attribution, Keys, reload_due, unexpired
+from processors.derived import stored_from
+from processors.graph_agent import Record, decode_and_map
 from processors.mapping import Origin, RowBatch, map_event
+from processors.sinks.clickhouse import ClickHouseSink
+from processors.store.connect import Store
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -17,6 +23,19 @@ WHEN = datetime(2026, 5, 1, tzinfo=UTC)
 def rows(event: Any) -> RowBatch:
     record = {"event_id": "e1", "event_time": WHEN, "producer": "p", "namespace": "ns"}
     return map_event(event.SCHEMA, {**record, **event.fields()}, Origin("t", 0, 0))
+
+
+def settled(store: Store, event: Any) -> list[Keys]:
+    """The keys the attribution step settles after ``event`` is stored (as read from Kafka)."""
+    catalog = load_catalog()
+    record = {"event_id": "e1", "event_time": WHEN, "producer": "p", "namespace": "ns"}
+    value = encode(catalog.by_name(event.SCHEMA), {**record, **event.fields()})
+    batch, rejected = decode_and_map(catalog, [Record("t", 0, 0, b"k", value)])
+    assert not rejected
+    ClickHouseSink(store).write(batch)
+    attribution = Attribution(store)
+    attribution.after_write(stored_from({("t", 0): (0, 0)}))
+    return [keys for _, keys in attribution.recent]
 
 
 def training(status: str) -> TrainingRun:
@@ -30,7 +49,7 @@ def training(status: str) -> TrainingRun:
     )
 
 
-def test_a_completed_training_run_attributes_its_model_version() -> None:
+def test_a_completed_training_run_attributes_its_model_version(store: Store) -> None:
     batch = rows(training("COMPLETED"))
     assert batch.model_training == [
         (
@@ -43,21 +62,22 @@ def test_a_completed_training_run_attributes_its_model_version() -> None:
             "e1",
         )
     ]
-    keys = changed_keys(batch)
-    assert (keys.models, keys.deployments) == ({"model:churn@2.0"}, set())
+    [keys] = settled(store, training("COMPLETED"))
+    assert keys.batches == [stored_from({("t", 0): (0, 0)})]
 
 
 @pytest.mark.parametrize("status", ["STARTED", "FAILED"])
-def test_a_run_that_made_no_model_version_attributes_nothing(status: str) -> None:
+def test_a_run_that_made_no_model_version_attributes_nothing(store: Store, status: str) -> None:
     batch = rows(training(status))
     assert batch.model_training == []
     assert len(batch.edges) == 3  # its lineage is kept all the same
-    assert not changed_keys(batch)
+    assert settled(store, training(status)) == []
 
 
-def test_a_deployment_changes_its_deployment_predictions() -> None:
-    keys = changed_keys(rows(Deployment("prod/churn", "prod", "churn", "2.0", WHEN)))
-    assert (keys.models, keys.deployments) == (set(), {"deployment:prod/churn"})
+def test_a_deployment_changes_its_deployment_predictions(store: Store) -> None:
+    deployment = Deployment("prod/churn", "prod", "churn", "2.0", WHEN)
+    assert rows(deployment).deployments
+    assert len(settled(store, deployment)) == 1
 
 
 def test_reloads_take_at_most_a_fifth_of_the_time() -> None:

@@ -1,49 +1,72 @@
-"""Model closures kept up edge batch by edge batch equal closures walked from scratch."""
+"""Model closures kept up by ClickHouse, run of edges by run of edges, equal closures walked
+from scratch in Python; against a real chDB store."""
 
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
-from processors.closure import Pair, closure_pairs, improvements, new_pairs
-from processors.walks import ORIGIN, Adjacency, Edge, Hop, adjacency, reach
+from processors.closure import extend_closures
+from processors.derived import stored_from
+from processors.store.connect import Store
+from processors.walks import ORIGIN, Edge, Hop, adjacency, reach
+
+Closure = dict[tuple[str, str], Hop]
 
 
-def full_closure(models: set[str], up_adj: Adjacency) -> dict[Pair, Hop]:
-    """The closures of ``models``, walked from scratch: what the upkeep must equal."""
+class Graph:
+    """Edges stored run by run, each run at offsets of its own, with the step after each."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.offset = 0
+
+    def add(self, edges: list[Edge]) -> None:
+        first = self.offset
+        rows = []
+        for e in edges:
+            when = datetime.fromtimestamp(e.time / 1000, UTC)
+            rows.append((e.src, e.dst, "input", when, "t", 0, self.offset))
+            self.offset += 1
+        columns = ["src", "dst", "relation", "event_time", "src_topic", "src_partition"]
+        self.store.client.insert("edges", rows, column_names=[*columns, "src_offset"])
+        extend_closures(self.store, stored_from({("t", 0): (first, self.offset - 1)}))
+
+    def closure(self) -> Closure:
+        """model_upstream as its min() merges make it."""
+        rows = self.store.query(
+            "SELECT model_node, ancestor, min(depth), toUnixTimestamp64Milli(min(since)) "
+            "FROM model_upstream GROUP BY model_node, ancestor"
+        ).result_rows
+        return {(m, a): Hop(int(d), int(s)) for m, a, d, s in rows}
+
+    def rows(self) -> int:
+        return int(self.store.query("SELECT count() FROM model_upstream").result_rows[0][0])
+
+    def clear(self) -> None:
+        for table in ("edges", "model_upstream"):
+            self.store.command(f"TRUNCATE TABLE {table}")
+
+
+def full_closure(edges: list[Edge]) -> Closure:
+    """Every model's closure walked from scratch: what the upkeep must equal."""
+    up = adjacency(edges, "up")
+    models = {n for e in edges for n in (e.src, e.dst) if n.startswith("model:")}
     return {
         (model, node): hop
         for model in models
-        for node, hop in reach(up_adj, model).items()
+        for node, hop in reach(up, model).items()
         if node != model
     }
 
 
-def apply(stored: dict[Pair, Hop], rows: list[tuple[str, str, int, int]]) -> None:
-    """What model_upstream's min() merges make of written rows."""
-    for model, ancestor, depth, since in rows:
-        old = stored.get((model, ancestor))
-        if old is not None:
-            depth, since = min(depth, old.depth), min(since, old.since)
-        stored[(model, ancestor)] = Hop(depth, since)
-
-
-def incremental(batches: list[list[Edge]]) -> dict[Pair, Hop]:
-    stored: dict[Pair, Hop] = {}
-    graph: list[Edge] = []
-    for batch in batches:
-        graph += batch  # the step runs after the batch is stored
-        found = new_pairs(batch, adjacency(graph, "down"), adjacency(graph, "up"))
-        apply(stored, improvements(found, stored))
-    return stored
-
-
-def test_late_edge_adds_its_source_and_the_sources_ancestors() -> None:
-    chain = [Edge("dataset:raw", "run:t", 1), Edge("run:t", "dataset:clean", 1)]
-    train = [Edge("dataset:clean", "run:r", 2), Edge("run:r", "model:m", 2)]
-    elsewhere = [Edge("source:s", "dataset:legacy", 0)]
-    late = [Edge("dataset:legacy", "run:l", 5), Edge("run:l", "dataset:raw", 5)]
-    closure = incremental([elsewhere, chain, train, late])
-    assert closure == {
+def test_late_edge_adds_its_source_and_the_sources_ancestors(store: Store) -> None:
+    graph = Graph(store)
+    graph.add([Edge("source:s", "dataset:legacy", 0)])
+    graph.add([Edge("dataset:raw", "run:t", 1), Edge("run:t", "dataset:clean", 1)])
+    graph.add([Edge("dataset:clean", "run:r", 2), Edge("run:r", "model:m", 2)])
+    graph.add([Edge("dataset:legacy", "run:l", 5), Edge("run:l", "dataset:raw", 5)])
+    assert graph.closure() == {
         ("model:m", "run:r"): Hop(1, 2),
         ("model:m", "dataset:clean"): Hop(2, 2),
         ("model:m", "run:t"): Hop(3, 2),
@@ -54,29 +77,35 @@ def test_late_edge_adds_its_source_and_the_sources_ancestors() -> None:
     }
 
 
-def test_pairs_already_stored_as_good_are_not_written_again() -> None:
-    edges = [Edge("dataset:d", "run:r", 1), Edge("run:r", "model:m", 1)]
-    graph_down, graph_up = adjacency(edges, "down"), adjacency(edges, "up")
-    found = new_pairs(edges, graph_down, graph_up)
-    stored = dict(found)
-    assert improvements(found, stored) == []
-    # A shorter or an earlier path is written, merged with what is stored.
-    stored[("model:m", "dataset:d")] = Hop(2, 0)
-    stored[("model:m", "run:r")] = Hop(1, 7)
-    assert improvements(found, stored) == [("model:m", "run:r", 1, 1)]
+def test_pairs_already_stored_as_good_are_not_written_again(store: Store) -> None:
+    graph = Graph(store)
+    graph.add([Edge("dataset:d", "run:r", 3), Edge("run:r", "model:m", 3)])
+    assert graph.rows() == 2
+    # The same offsets again, as after a crash before the progress was recorded.
+    extend_closures(store, stored_from({("t", 0): (0, 1)}))
+    assert graph.rows() == 2
+    # A shorter path and an earlier one: one more row each, merged by min().
+    graph.add([Edge("dataset:d", "model:m", 9), Edge("dataset:e", "run:r", 1)])
+    graph.add([Edge("run:r", "model:m", 1)])
+    assert graph.closure() == {
+        ("model:m", "run:r"): Hop(1, 1),
+        ("model:m", "dataset:d"): Hop(1, 3),
+        ("model:m", "dataset:e"): Hop(2, 1),
+    }
+    # d shorter, e new, then r and e earlier: improvements only.
+    assert graph.rows() == 6
 
 
-def test_edges_without_a_model_below_change_nothing() -> None:
-    edges = [Edge("dataset:a", "run:t", 1), Edge("run:t", "dataset:b", 1)]
-    assert new_pairs(edges, adjacency(edges, "down"), adjacency(edges, "up")) == {}
+def test_edges_without_a_model_below_change_nothing(store: Store) -> None:
+    graph = Graph(store)
+    graph.add([Edge("dataset:a", "run:t", 1), Edge("run:t", "dataset:b", 1)])
+    assert graph.rows() == 0
 
 
-def test_a_cycle_back_to_the_model_is_not_its_own_ancestor() -> None:
-    edges = [Edge("model:m", "run:r", 1), Edge("run:r", "model:m", 1)]
-    down = {"run:r": reach(adjacency(edges, "down"), "run:r")}
-    up = {"model:m": reach(adjacency(edges, "up"), "model:m")}
-    assert ("model:m", "model:m") not in closure_pairs([edges[0]], down, up)
-    assert full_closure({"model:m"}, adjacency(edges, "up")) == {("model:m", "run:r"): Hop(1, 1)}
+def test_a_cycle_back_to_the_model_is_not_its_own_ancestor(store: Store) -> None:
+    graph = Graph(store)
+    graph.add([Edge("model:m", "run:r", 1), Edge("run:r", "model:m", 1)])
+    assert graph.closure() == {("model:m", "run:r"): Hop(1, 1)}
 
 
 def random_dag(rng: random.Random, size: int) -> list[Edge]:
@@ -85,17 +114,20 @@ def random_dag(rng: random.Random, size: int) -> list[Edge]:
     edges = set()
     for _ in range(size * 2):
         a, b = sorted(rng.sample(range(size), 2))
-        edges.add(Edge(nodes[a], nodes[b], rng.randint(0, 50)))
+        edges.add(Edge(nodes[a], nodes[b], rng.randint(1, 50)))
     return sorted(edges)
 
 
-def test_incremental_upkeep_equals_the_closure_walked_from_scratch() -> None:
+def test_incremental_upkeep_equals_the_closure_walked_from_scratch(store: Store) -> None:
     rng = random.Random(7)
-    for _ in range(60):
+    graph = Graph(store)
+    for _ in range(24):
+        graph.clear()
         edges = random_dag(rng, rng.randint(3, 25))
         rng.shuffle(edges)
         cuts = sorted(rng.sample(range(1, len(edges)), min(4, len(edges) - 1)))
-        batches = [edges[i:j] for i, j in zip([0, *cuts], [*cuts, len(edges)], strict=True)]
-        models = {n for e in edges for n in (e.src, e.dst) if n.startswith("model:")}
-        assert incremental(batches) == full_closure(models, adjacency(edges, "up"))
-        assert ORIGIN not in {h.since for h in incremental(batches).values()}
+        for i, j in zip([0, *cuts], [*cuts, len(edges)], strict=True):
+            graph.add(edges[i:j])
+        closure = graph.closure()
+        assert closure == full_closure(edges)
+        assert ORIGIN not in {h.since for h in closure.values()}

@@ -6,24 +6,26 @@ from __future__ import annotations
 
 import pytest
 
-from processors.derived import Derivation, merged, range_batch
-from processors.mapping import RowBatch
+from processors.derived import Derivation, merged, stored_from
 from processors.sinks.clickhouse import ClickHouseSink
 from processors.store.connect import Store
-from processors.walks import written
 from tests.processors.test_recovery import batch_of
 
 
 class Seen:
-    """A step that records what it was given."""
+    """A step that records what it was given: how many rows of three tables its condition
+    matches, and the condition."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self.runs: list[tuple[int, int, int, str]] = []
 
-    def __call__(self, batch: RowBatch) -> None:
-        self.runs.append(
-            (len(batch.edges), len(batch.model_training), len(batch.deployments), written(batch))
-        )
+    def __call__(self, where: str) -> None:
+        counts = [
+            int(self.store.query(f"SELECT count() FROM {t} WHERE {where}").result_rows[0][0])
+            for t in ("edges", "model_training", "deployments")
+        ]
+        self.runs.append((*counts, where))
 
 
 def store_offsets(store: Store, offsets: range, partition: int = 0) -> None:
@@ -37,8 +39,8 @@ def test_merged_widens_each_partition_to_cover_every_batch() -> None:
     assert ranges == {("t", 0): (5, 19), ("t", 1): (3, 4)}
 
 
-def test_range_batch_gives_the_offset_condition_of_its_ranges() -> None:
-    where = written(range_batch({("t", 1): (3, 4), ("t", 0): (5, 19)}))
+def test_stored_from_gives_the_offset_condition_of_its_ranges() -> None:
+    where = stored_from({("t", 1): (3, 4), ("t", 0): (5, 19)})
     assert where == (
         "((src_topic = 't' AND src_partition = 0 AND src_offset BETWEEN 5 AND 19) OR "
         "(src_topic = 't' AND src_partition = 1 AND src_offset BETWEEN 3 AND 4))"
@@ -46,7 +48,7 @@ def test_range_batch_gives_the_offset_condition_of_its_ranges() -> None:
 
 
 def test_a_run_reads_back_the_rows_stored_since_the_last_one(store: Store) -> None:
-    seen = Seen()
+    seen = Seen(store)
     derivation = Derivation(store, [seen], topics=["events"])
     store_offsets(store, range(0, 10))
     derivation.stored({("events", 0): 0}, {("events", 0): 9})
@@ -66,7 +68,7 @@ def test_a_run_reads_back_the_rows_stored_since_the_last_one(store: Store) -> No
 
 
 def test_a_new_worker_takes_up_where_the_steps_stopped(store: Store) -> None:
-    first = Derivation(store, [Seen()], topics=["events"])
+    first = Derivation(store, [Seen(store)], topics=["events"])
     store_offsets(store, range(0, 10))
     first.stored({("events", 0): 0}, {("events", 0): 9})
     first.run()
@@ -74,7 +76,7 @@ def test_a_new_worker_takes_up_where_the_steps_stopped(store: Store) -> None:
     # partition 0, and partition 1, which no step has seen.
     store_offsets(store, range(10, 20))
     store_offsets(store, range(0, 4), partition=1)
-    seen = Seen()
+    seen = Seen(store)
     assert Derivation(store, [seen], topics=["events"]).run() == 14
     [(edges, trained, _, where)] = seen.runs
     assert (edges, trained) == (28, 14)
@@ -85,8 +87,8 @@ def test_a_new_worker_takes_up_where_the_steps_stopped(store: Store) -> None:
 def test_a_failed_step_keeps_its_ranges_for_the_next_run(store: Store) -> None:
     calls = []
 
-    def flaky(batch: RowBatch) -> None:
-        calls.append(written(batch))
+    def flaky(where: str) -> None:
+        calls.append(where)
         if len(calls) == 1:
             raise RuntimeError("store refused")
 

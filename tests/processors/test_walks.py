@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from processors.mapping import RowBatch
-from processors.walks import ORIGIN, Edge, Hop, adjacency, batch_edges, reach
+from processors.walks import ORIGIN, Edge, Hop, adjacency, reach
 
 
 def test_depth_is_the_shortest_path_and_since_the_earliest_true_path() -> None:
@@ -36,15 +33,3 @@ def test_refused_steps_are_not_taken() -> None:
     edges = [Edge("a", "m", 1), Edge("m", "x", 1), Edge("a", "y", 1), Edge("y", "x", 7)]
     hops = reach(adjacency(edges, "down"), "a", follow=lambda src, dst: src != "m")
     assert hops == {"a": Hop(0, ORIGIN), "m": Hop(1, 1), "y": Hop(1, 1), "x": Hop(2, 7)}
-
-
-def test_a_batch_gives_each_edge_once_in_epoch_milliseconds() -> None:
-    when = datetime(2026, 1, 1, tzinfo=UTC)
-    batch = RowBatch(
-        edges=[
-            ("d", "r", "input", "train", when, "r", "e1"),
-            ("d", "r", "input", "train", when, "r", "e2"),
-            ("r", "m", "output", "", 1767225600000, "r", "e1"),
-        ]
-    )
-    assert batch_edges(batch) == [Edge("d", "r", 1767225600000), Edge("r", "m", 1767225600000)]
