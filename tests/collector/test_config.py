@@ -15,14 +15,14 @@ def test_environment_fills_typed_settings() -> None:
         {
             "LINEAGE_STATE_DIR": "/tmp/x",
             "LINEAGE_TOPIC_PARTITIONS": "8",
-            "LINEAGE_BATCH_SECONDS": "0.25",
+            "LINEAGE_BATCH_SECONDS": "0.75",
             "LINEAGE_LOG_LEVEL": "debug",
         }
     )
     assert (s.state_dir, s.topic_partitions, s.batch_seconds, s.log_level) == (
         Path("/tmp/x"),
         8,
-        0.25,
+        0.75,
         "DEBUG",
     )
     assert s.effective_clickhouse_url == "chdb:///tmp/x/chdb"
