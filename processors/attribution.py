@@ -12,7 +12,7 @@ stored before their lineage arrived, without reading Kafka again:
   attribution differs from what the dictionaries now say are rewritten: the unresolved ones,
   and resolved ones whose version was since trained again.
 - A reload reads its whole table (about 1.5 s at a million model versions), so reloads may
-  take at most 1/RELOAD_SHARE of the store thread; a batch arriving sooner leaves its keys
+  take at most 1/RELOAD_SHARE of the derive thread; a batch arriving sooner leaves its keys
   pending for the periodic :meth:`Attribution.sweep`.
 - The sweep also checks the unresolved predictions of settled keys again for
   GRACE_SECONDS: one another writer inserted while the dictionary was being reloaded got
@@ -33,7 +33,7 @@ from processors.walks import LARGE_QUERY, strings
 log = logging.getLogger(__name__)
 
 DICTIONARIES = ("deployment_models", "model_training_dict")
-# Reloads may take at most a fifth of the store thread's time.
+# Reloads may take at most a fifth of the derive thread's time.
 RELOAD_SHARE = 5
 # How long a settled key is checked again, for predictions racing its reload.
 GRACE_SECONDS = 30.0
@@ -91,7 +91,7 @@ class Keys:
 
 
 def reload_due(now: float, reloaded_at: float, reload_seconds: float) -> bool:
-    """Whether a reload now keeps reloads within their share of the store thread."""
+    """Whether a reload now keeps reloads within their share of the derive thread."""
     return now - reloaded_at >= RELOAD_SHARE * reload_seconds
 
 
@@ -101,7 +101,7 @@ def unexpired(recent: list[tuple[float, Keys]], now: float) -> list[tuple[float,
 
 
 class Attribution:
-    """Keeps predictions attributed; every method runs on the store thread."""
+    """Keeps predictions attributed; every method runs on one thread, the derive thread."""
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store

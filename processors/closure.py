@@ -48,6 +48,28 @@ def _count(store: Store, sql: str) -> int:
     return int(store.query(f"SELECT count() FROM ({sql})").result_rows[0][0])
 
 
+def improving(key: str, found: str, held: str) -> str:
+    """SELECT of the rows of ``found`` that improve on ``held`` for their ``key``: a key
+    held not at all, or now reached shorter or earlier; each merged with what is held.
+
+    Both are subqueries yielding ``key``'s columns, ``depth`` and ``since``, several rows
+    per key allowed: one GROUP BY over both costs less than joining them.
+    """
+    return f"""
+        SELECT {key}, min(d) AS depth, min(s) AS since
+        FROM (
+            SELECT {key}, depth AS d, since AS s, 1 AS found FROM ({found})
+            UNION ALL
+            SELECT {key}, depth, since, 0 FROM ({held})
+        )
+        GROUP BY {key}
+        HAVING max(found) = 1 AND (
+            min(found) = 1
+            OR minIf(d, found = 1) < minIf(d, found = 0)
+            OR minIf(s, found = 1) < minIf(s, found = 0))
+    """
+
+
 def walk(store: Store, direction: Direction, starts: str) -> None:
     """Fill the walk table of ``direction`` with what each of ``starts`` (a subquery of node
     ids, as column ``node``) reaches over the stored edges, itself included at depth 0."""
@@ -74,57 +96,36 @@ def walk(store: Store, direction: Direction, starts: str) -> None:
         if not _count(store, f"SELECT 1 FROM {STEP} LIMIT 1"):
             return
         # ... kept where it improves on what the walk holds for that (start, node).
+        held = f"SELECT * FROM {table} WHERE node IN (SELECT node FROM {STEP})"
         store.command(
-            f"""
-            INSERT INTO {table}
-            SELECT {step}, c.start, c.node,
-                   if(r.start = '', c.depth, least(c.depth, r.depth)),
-                   if(r.start = '', c.since, least(c.since, r.since))
-            FROM {STEP} AS c
-            LEFT JOIN (
-                SELECT start, node, min(depth) AS depth, min(since) AS since
-                FROM {table} WHERE node IN (SELECT node FROM {STEP})
-                GROUP BY start, node
-            ) AS r ON r.start = c.start AND r.node = c.node
-            WHERE r.start = '' OR c.depth < r.depth OR c.since < r.since
-            """
+            f"INSERT INTO {table} SELECT {step}, start, node, depth, since "
+            f"FROM ({improving('start, node', f'SELECT * FROM {STEP}', held)})"
         )
 
 
-# The models each walk down reached, per start: the only rows of it a pair is made from.
-_MODELS_BELOW = f"""
-    SELECT start, node, min(depth) AS depth, min(since) AS since FROM {WALKS["down"]}
-    WHERE startsWith(node, 'model:') GROUP BY start, node
+# Pairs through the new edges: the models each walk down reached, per start, times what each
+# walk up reached. (A walk may hold a (start, node) more than once, improved: min() over the
+# pairs settles that too.)
+_FOUND = f"""
+    SELECT d.node AS model_node, u.node AS ancestor,
+           d.depth + 1 + u.depth AS depth, greatest(d.since, n.t, u.since) AS since
+    FROM {NEW} AS n
+    INNER JOIN (
+        SELECT start, node, depth, since FROM {WALKS["down"]} WHERE startsWith(node, 'model:')
+    ) AS d ON d.start = n.dst
+    INNER JOIN {WALKS["up"]} AS u ON u.start = n.src
+    WHERE u.node != d.node
 """
-
-# Pairs through the new edges, with what model_upstream holds for their models: written
-# where not stored yet, or now reached shorter or earlier, merged with what is stored. (One
-# GROUP BY over both costs less than joining them.)
+# What model_upstream holds for those models.
+_HELD = f"""
+    SELECT model_node, ancestor, depth, toUnixTimestamp64Milli(since) AS since
+    FROM model_upstream
+    WHERE model_node IN (SELECT node FROM {WALKS["down"]} WHERE startsWith(node, 'model:'))
+"""
 _IMPROVEMENTS = f"""
     INSERT INTO model_upstream (model_node, ancestor, depth, since)
-    SELECT model, ancestor, min(depth), fromUnixTimestamp64Milli(min(since), 'UTC')
-    FROM (
-        SELECT d.node AS model, u.node AS ancestor,
-               min(d.depth + 1 + u.depth) AS depth,
-               min(greatest(d.since, n.t, u.since)) AS since, 1 AS found
-        FROM {NEW} AS n
-        INNER JOIN ({_MODELS_BELOW}) AS d ON d.start = n.dst
-        INNER JOIN (
-            SELECT start, node, min(depth) AS depth, min(since) AS since
-            FROM {WALKS["up"]} GROUP BY start, node
-        ) AS u ON u.start = n.src
-        WHERE u.node != d.node
-        GROUP BY model, ancestor
-        UNION ALL
-        SELECT model_node, ancestor, depth, toUnixTimestamp64Milli(since), 0
-        FROM model_upstream
-        WHERE model_node IN (SELECT node FROM {WALKS["down"]} WHERE startsWith(node, 'model:'))
-    )
-    GROUP BY model, ancestor
-    HAVING max(found) = 1 AND (
-        min(found) = 1
-        OR minIf(depth, found = 1) < minIf(depth, found = 0)
-        OR minIf(since, found = 1) < minIf(since, found = 0))
+    SELECT model_node, ancestor, depth, fromUnixTimestamp64Milli(since, 'UTC')
+    FROM ({improving("model_node, ancestor", _FOUND, _HELD)})
 """
 
 

@@ -73,7 +73,8 @@ def stored_from(ranges: Ranges) -> str:
 
 
 class Derivation:
-    """Runs the steps over what was stored since the last run; the store thread only."""
+    """Runs the steps over what was stored since the last run, on a thread of its own (one
+    at a time); :meth:`stored` may be called from any thread."""
 
     def __init__(self, store: Store, steps: Sequence[Step], topics: Sequence[str]) -> None:
         self.store = store

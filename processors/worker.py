@@ -3,11 +3,12 @@
 The faust app owns the process (start-up, signals, web server, producer, timers). Three
 :class:`~processors.consumer.BatchConsumer` s read the lineage, inference and OpenLineage
 topics in large batches and hand them to a :class:`~processors.graph_agent.GraphProcessor`
-each; all store calls go through one thread. Every second the derived state (attribution,
-model closures, tag impacts) catches up with the lineage stored. The web server answers
-read-only SQL at ``/sql`` and takes OpenLineage events at ``POST /api/v1/lineage``,
-forwarding them to the OpenLineage topic; it also serves Prometheus metrics and the liveness
-and readiness probes (:mod:`processors.observability`).
+each; all their store calls go through one thread, in the order batches were read. Every
+second the derived state (attribution, model closures, tag impacts) catches up with the
+lineage stored, on a thread and a store session of its own, beside the inserts. The web
+server answers read-only SQL at ``/sql`` and takes OpenLineage events at
+``POST /api/v1/lineage``, forwarding them to the OpenLineage topic; it also serves Prometheus
+metrics and the liveness and readiness probes (:mod:`processors.observability`).
 
 Built by :func:`build_app` from explicit settings and an open store; nothing here is a module
 global, so tests and the CLI can build as many apps as they need.
@@ -138,8 +139,9 @@ class _WithoutFaustConsumer(BootStrategy):
     enable_kafka_consumer = False
 
 
-def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
-    """A faust app wired to ``store``; run it with :func:`run_worker` or faust's Worker."""
+def build_app(settings: Settings, store: Store, derived: Store, bootstrap: str) -> faust.App:
+    """A faust app wired to ``store``, which it writes, and to ``derived``, another session
+    of the same store that keeps derived state; run it with :func:`run_worker`."""
     datadir = (settings.worker_state_dir / "faust").resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(","))
@@ -187,15 +189,17 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
     catalog = load_catalog()
     limit = settings.max_event_bytes
     # State derived from lineage (attribution, closures, tag impacts) catches up with the
-    # stored rows every DERIVE_SECONDS, on the store thread. Predictions need none:
-    # ClickHouse attributes them as they are inserted, so the inference path runs no step.
-    attribution = Attribution(store)
+    # stored rows every DERIVE_SECONDS, on a thread and a store session of its own: beside
+    # the inserts, never holding a batch back. Predictions need none: ClickHouse attributes
+    # them as they are inserted, so the inference path runs no step.
+    deriving = ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive")
+    attribution = Attribution(derived)
     derivation = Derivation(
-        store,
+        derived,
         [
             attribution.after_write,
-            functools.partial(extend_closures, store),
-            functools.partial(propagate_tags, store),
+            functools.partial(extend_closures, derived),
+            functools.partial(propagate_tags, derived),
         ],
         topics=[settings.topic_events, settings.topic_openlineage],
     )
@@ -230,10 +234,10 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
         metrics=metrics,
     )
 
-    async def on_store_thread(name: str, fn: Callable[[], object], interval: float) -> None:
+    async def on_derive_thread(name: str, fn: Callable[[], object], interval: float) -> None:
         # A failure waits for the next tick rather than stopping ingest.
         try:
-            await asyncio.get_running_loop().run_in_executor(executor, fn)
+            await asyncio.get_running_loop().run_in_executor(deriving, fn)
         except StoreError as exc:
             log.warning("%s failed, trying again in %.0fs: %s", name, interval, exc)
         except Exception:
@@ -241,13 +245,13 @@ def build_app(settings: Settings, store: Store, bootstrap: str) -> faust.App:
 
     @app.timer(interval=DERIVE_SECONDS)  # type: ignore[untyped-decorator]
     async def derive() -> None:
-        await on_store_thread("deriving state", derivation.run, DERIVE_SECONDS)
+        await on_derive_thread("deriving state", derivation.run, DERIVE_SECONDS)
 
     @app.timer(interval=SWEEP_SECONDS)  # type: ignore[untyped-decorator]
     async def sweep_attributions() -> None:
         # Settles what a rate-limited dictionary reload left pending, and predictions that
         # raced a reload.
-        await on_store_thread("attribution sweep", attribution.sweep, SWEEP_SECONDS)
+        await on_derive_thread("attribution sweep", attribution.sweep, SWEEP_SECONDS)
 
     # batch_size counts events; a graph event makes about GRAPH_ROWS rows, an inference
     # record carries up to INFERENCE_BATCH predictions of one row each.
@@ -376,6 +380,7 @@ def run_worker(settings: Settings) -> None:
     bootstrap = settings.resolve_bootstrap()
     check_port_free(settings.worker_host, settings.worker_port)
     store = open_configured(settings, role="lineage worker")
+    derived: Store | None = None
     try:
         migrate(store)
         apply_retention(store, settings.inference_retention_days)
@@ -383,7 +388,8 @@ def run_worker(settings: Settings) -> None:
         store.advertise(
             "lineage worker", f"http://{settings.worker_host}:{settings.worker_port}/sql"
         )
-        app = build_app(settings, store, bootstrap)
+        derived = store.session()
+        app = build_app(settings, store, derived, bootstrap)
         worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
         log.info(
             "worker consuming %s, %s and %s from %s",
@@ -394,4 +400,6 @@ def run_worker(settings: Settings) -> None:
         )
         worker.execute_from_commandline()
     finally:
+        if derived is not None:
+            derived.close()
         store.close()

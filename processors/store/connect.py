@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -108,15 +109,34 @@ def _parse_owner(text: str) -> StoreOwner:
 class Store:
     """An open ClickHouse store: a clickhouse-connect client plus the database it uses."""
 
-    def __init__(self, client: Client, url: str, database: str, lock: TextIO | None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        url: str,
+        database: str,
+        lock: TextIO | None,
+        connect: Callable[[], Client] | None = None,
+    ) -> None:
         self.client = client
         self.url = url
         self.database = database
         self._lock = lock
+        self._embedded = lock is not None
+        self._connect = connect
 
     @property
     def embedded(self) -> bool:
-        return self._lock is not None
+        return self._embedded
+
+    def session(self) -> Store:
+        """Another connection to this store, with a session of its own: for work that runs
+        beside this connection's, on another thread. Temporary tables are per session, and
+        chDB runs the queries of different connections at the same time."""
+        if self._connect is None:
+            raise StoreError(f"{self!r} cannot open another session")
+        other = Store(self._connect(), self.url, self.database, None, self._connect)
+        other._embedded = self._embedded
+        return other
 
     def __repr__(self) -> str:
         return f"Store({redact(self.url)!r}, database={self.database!r})"
@@ -229,10 +249,15 @@ def _open_chdb(url: str, role: str) -> Store:
     data = chdb_path(url)
     assert data is not None
     lock = _take_lock(data, url, role)
-    try:
+
+    def connect() -> Client:
         client = clickhouse_connect.get_client(dsn=f"chdb://{data}", chdb_options=CHDB_OPTIONS)
         client.command(f"CREATE DATABASE IF NOT EXISTS {DEFAULT_DATABASE}")
         client.database = DEFAULT_DATABASE
+        return client
+
+    try:
+        client = connect()
     except Exception as exc:
         lock.close()
         if "already initialized with path" in str(exc):
@@ -245,7 +270,7 @@ def _open_chdb(url: str, role: str) -> Store:
     library = getattr(sys.modules.get("chdb._chdb"), "__file__", None)
     if library:
         release_library_pages(library)
-    return Store(client, url, DEFAULT_DATABASE, lock)
+    return Store(client, url, DEFAULT_DATABASE, lock, connect)
 
 
 def _open_server(url: str, access: ServerAccess) -> Store:
@@ -265,7 +290,9 @@ def _open_server(url: str, access: ServerAccess) -> Store:
                     "file: point it at the PEM of the CA that signed the server's certificate"
                 )
             tls["ca_cert"] = str(access.ca_file)
-    try:
+
+    def connect() -> Client:
+        # Each client has a session id of its own (clickhouse-connect makes one up).
         client = clickhouse_connect.get_client(
             host=parts.hostname or "localhost",
             port=parts.port or (8443 if parts.scheme == "https" else 8123),
@@ -276,6 +303,11 @@ def _open_server(url: str, access: ServerAccess) -> Store:
             send_receive_timeout=60,
             **tls,
         )
+        client.database = database
+        return client
+
+    try:
+        client = connect()
     except ClickHouseError as exc:
         raise StoreError(
             f"ClickHouse at {shown} is unreachable: {_hide(_short(exc), hidden)}. Is the "
@@ -284,13 +316,12 @@ def _open_server(url: str, access: ServerAccess) -> Store:
         ) from None
     try:
         client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-        client.database = database
     except ClickHouseError as exc:
         raise StoreError(
             f"ClickHouse at {shown} refused to use database {database!r}: "
             f"{_hide(_short(exc), hidden)}"
         ) from None
-    return Store(client, url, database, None)
+    return Store(client, url, database, None, connect)
 
 
 def _hide(text: str, secrets: list[str]) -> str:
