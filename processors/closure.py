@@ -44,6 +44,12 @@ def _create(store: Store) -> None:
         store.command(f"TRUNCATE TABLE {table}")
 
 
+def _empty(store: Store) -> None:
+    # A walk can hold many rows: not kept in memory until the next run.
+    for table in TABLES:
+        store.command(f"TRUNCATE TABLE {table}")
+
+
 def _count(store: Store, sql: str) -> int:
     return int(store.query(f"SELECT count() FROM ({sql})").result_rows[0][0])
 
@@ -133,19 +139,21 @@ def extend_closures(store: Store, where: str) -> None:
     """Derived step: add to ``model_upstream`` what the edges stored from the offsets
     ``where`` matches make reachable."""
     _create(store)
-    store.command(
-        f"INSERT INTO {NEW} SELECT DISTINCT src, dst, toUnixTimestamp64Milli(event_time) "
-        f"FROM edges WHERE {where}",
-        settings=LARGE_QUERY,
-    )
-    walk(store, "down", f"SELECT DISTINCT dst AS node FROM {NEW}")
-    # Only edges with a model below them can change a closure: most runs of
-    # transformations have none yet, and then there is nothing to walk up from.
-    sources = (
-        f"SELECT DISTINCT src AS node FROM {NEW} WHERE dst IN "
-        f"(SELECT start FROM {WALKS['down']} WHERE startsWith(node, 'model:'))"
-    )
-    if not _count(store, sources):
-        return
-    walk(store, "up", sources)
-    store.command(_IMPROVEMENTS)
+    try:
+        store.command(
+            f"INSERT INTO {NEW} SELECT DISTINCT src, dst, toUnixTimestamp64Milli(event_time) "
+            f"FROM edges WHERE {where}",
+            settings=LARGE_QUERY,
+        )
+        walk(store, "down", f"SELECT DISTINCT dst AS node FROM {NEW}")
+        # Only edges with a model below them can change a closure: most runs of
+        # transformations have none yet, and then there is nothing to walk up from.
+        sources = (
+            f"SELECT DISTINCT src AS node FROM {NEW} WHERE dst IN "
+            f"(SELECT start FROM {WALKS['down']} WHERE startsWith(node, 'model:'))"
+        )
+        if _count(store, sources):
+            walk(store, "up", sources)
+            store.command(_IMPROVEMENTS)
+    finally:
+        _empty(store)
