@@ -73,18 +73,6 @@ def strings(values: Iterable[str]) -> str:
     return "[" + ",".join(map(quote, values)) + "]"
 
 
-def among(
-    column: str, values: Collection[str], subquery: str = "", known: Collection[str] = ()
-) -> str:
-    """SQL for ``column IN values``: the values ``subquery`` yields (``known``) are asked of
-    the store by that subquery, only the others named."""
-    named = [v for v in values if v not in known] if subquery else list(values)
-    parts = [f"{column} IN {strings(sorted(named))}"] if named else []
-    if subquery and len(named) < len(values):
-        parts.append(f"{column} IN ({subquery})")
-    return "(" + " OR ".join(parts) + ")" if parts else "0"
-
-
 # Frontiers larger than this are asked of the store by subquery rather than named: the
 # store finds them faster than it parses them.
 NAMED_NODES = 2000
@@ -95,19 +83,17 @@ def fetch(
     starts: Collection[str],
     direction: Direction,
     max_depth: int = MAX_DEPTH,
-    first: str = "",
 ) -> list[Edge]:
     """Every edge within ``max_depth`` steps of ``starts``, walking ``direction``.
 
-    ``first`` is a subquery yielding ``starts`` (or more): a batch's nodes number tens of
-    thousands. Later large frontiers are asked for by nesting the previous step's query;
-    they then include nodes already seen, which costs a few more edges read, not more steps.
+    Large frontiers are asked for by nesting the previous step's query; they then include
+    nodes already seen, which costs a few more edges read, not more steps.
     """
     key, other = ("dst", "src") if direction == "up" else ("src", "dst")
     sql = f"SELECT src, dst, toUnixTimestamp64Milli(event_time) FROM edges WHERE {key} IN "
     seen = set(starts)
     frontier = sorted(seen)
-    nodes = f"({first})" if first else strings(frontier)
+    nodes = strings(frontier)
     found: set[Edge] = set()
     for _ in range(max_depth):
         if not frontier:

@@ -101,18 +101,20 @@ def test_transformation_run_with_labelling_and_masking() -> None:
     }
 
 
+# A dataset version with every optional field; test_staged maps it too.
+CUSTOMERS_V12 = DatasetVersion(
+    "warehouse/customers",
+    "v12",
+    "sha256:ff",
+    1000,
+    schema="[]",
+    storage_uri="s3://b/k",
+    splits={"train": 800, "test": 200},
+)
+
+
 def test_dataset_version_with_splits() -> None:
-    b = rows(
-        DatasetVersion(
-            "warehouse/customers",
-            "v12",
-            "sha256:ff",
-            1000,
-            schema="[]",
-            storage_uri="s3://b/k",
-            splits={"train": 800, "test": 200},
-        )
-    )
+    b = rows(CUSTOMERS_V12)
     assert b.edges == []
     assert {p[1]: p[2] for p in b.properties} == {
         "content_hash": "sha256:ff",

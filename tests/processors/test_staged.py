@@ -30,6 +30,7 @@ from processors.staged import GraphStage
 from processors.staged_agent import StagedGraphProcessor
 from processors.staged_sql import KINDS
 from processors.store.connect import Store
+from tests.processors.test_lineage_events import CUSTOMERS_V12
 
 CATALOG = load_catalog()
 T = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -68,15 +69,7 @@ def events() -> list[Any]:
         TransformationRun(
             "etl/clean", inputs=[], outputs=[DatasetRef("clean/t", "v1")], run_id="r10"
         ),
-        DatasetVersion(
-            "warehouse/customers",
-            "v12",
-            "sha256:ff",
-            1000,
-            schema="[]",
-            storage_uri="s3://b/k",
-            splits={"train": 800, "test": 200},
-        ),
+        CUSTOMERS_V12,
         DatasetVersion("warehouse/bare", "v1", "sha256:00", 5),
         SubjectLinks("dataset:crm/accounts@v3", "k1", ["aa", "bb"]),
         TrainingRun(
