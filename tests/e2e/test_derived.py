@@ -75,8 +75,10 @@ def predict(settings: Settings, *predictions: tuple[str, dict[str, Any], int]) -
 def settle(settings: Settings, worker: WorkerProcess, event_ids: list[str]) -> None:
     """Return once the worker has stored ``event_ids`` and run every step after them.
 
-    Graph batches are stored and followed up one after another: once a tag emitted after
-    the events were stored has its impact row, the events' batches are done.
+    Graph batches are stored, and handed to the derived steps, one after another; the steps
+    record how far they got in ``derived_progress`` once a whole run is done. So once a
+    barrier event emitted after the events is covered there, the events are too. (The
+    barrier's own derived rows are no proof: they may show while the run is still writing.)
     """
     worker.wait_for(
         "SELECT event_id FROM events_raw WHERE event_id IN ("
@@ -84,9 +86,15 @@ def settle(settings: Settings, worker: WorkerProcess, event_ids: list[str]) -> N
         + ")",
         len(event_ids),
     )
-    barrier = f"source:barrier-{uuid.uuid4().hex[:8]}"
-    emit(settings, (Tag(barrier, "barrier"), at(0)))
-    worker.wait_for(f"SELECT affected FROM tag_impacts WHERE tag_node = '{barrier}'", 1)
+    [barrier] = emit(settings, (Tag(f"source:barrier-{uuid.uuid4().hex[:8]}", "barrier"), at(0)))
+    [[topic, partition, offset]] = worker.wait_for(
+        f"SELECT topic, partition, offset FROM events_raw WHERE event_id = '{barrier}'", 1
+    ).rows
+    worker.wait_for(
+        f"SELECT 1 FROM derived_progress WHERE topic = '{topic}' AND partition = {partition} "
+        f"AND offset >= {offset} LIMIT 1",
+        1,
+    )
 
 
 def wait_rows(
