@@ -458,7 +458,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "LINEAGE_INFERENCE_RETENTION_DAYS",
         "Days predictions are kept in the store; older ones are dropped as ClickHouse "
         "merges. Predictions are about people: set this to your retention policy. "
-        "Default 0: kept for ever.",
+        "Merges that drop expired rows rebuild the lookups by id and by person, which "
+        "costs the worker more memory under load (see Benchmarks). Default 0: kept for ever.",
         _non_negative_int,
     ),
     SettingSpec(

@@ -5,8 +5,8 @@ id never reaches the store; then: the datasets and sources holding the person's 
 (``subject_holdings``), the datasets made from those at any distance (``subject_derived``,
 saying which were reached only through masking or anonymising steps), the model versions
 built from them, through any derived dataset (``subject_models``), and the predictions made
-about the person (``subject_predictions``, read from the ``by_subject_rows`` projection,
-sorted by person).
+about the person (``subject_predictions``, read from the ``by_person`` projection,
+sorted by person, each prediction counted once under its newest copy).
 """
 
 from __future__ import annotations

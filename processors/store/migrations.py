@@ -1018,6 +1018,100 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE inferences DROP PROJECTION IF EXISTS by_inference",
         ),
     ),
+    Migration(
+        14,
+        "prediction projections merged as they are, each copy of a prediction stamped with "
+        "when it was written, and readers through them taking the newest",
+        (
+            # Of several rows of one prediction (a replay, a copy sent twice, written with
+            # a different attribution when lineage came in between), the table keeps the one
+            # written last. 'rebuild' makes a merge read whole rows (a horizontal merge) and
+            # sort them again into each projection, in memory: 330 MB for a merge of 600,000
+            # predictions, most of the worker's footprint under load. Merged as they are
+            # ('ignore'), projections cost a streaming merge, column by column (65 MB), but
+            # keep the copies the merge dropped from the table: readers through them take
+            # each prediction's newest copy by written_at, the one the table keeps. The only
+            # other rows a merge drops are expired ones, so apply_retention sets 'rebuild'
+            # back when a retention is set. Mutations (late attribution, deletes) rebuild a
+            # part's projections from its rows either way.
+            "ALTER TABLE inferences MODIFY SETTING deduplicate_merge_projection_mode = 'ignore'",
+            """
+            ALTER TABLE inferences
+                ADD COLUMN IF NOT EXISTS written_at DateTime64(3, 'UTC') DEFAULT now64(3)
+            """,
+            # Rows stored before now: this moment, older than any copy written after it
+            # (left unmaterialised, they would read as the time of each query).
+            "ALTER TABLE inferences MATERIALIZE COLUMN written_at SETTINGS mutations_sync = 1",
+            # As by_inference_rows (migration 13) and by_subject_rows (11), with written_at.
+            """
+            ALTER TABLE inferences ADD PROJECTION IF NOT EXISTS by_id
+                (SELECT inference_id, event_time, model_node, deployment, served_model,
+                        training_run, output, resolved, written_at
+                 ORDER BY inference_id)
+                WITH SETTINGS (index_granularity = 256)
+            """,
+            """
+            ALTER TABLE inferences ADD PROJECTION IF NOT EXISTS by_person
+                (SELECT subject, event_time, inference_id, served_model, deployment, output,
+                        written_at
+                 ORDER BY subject)
+                WITH SETTINGS (index_granularity = 256)
+            """,
+            "ALTER TABLE inferences MATERIALIZE PROJECTION by_id SETTINGS mutations_sync = 1",
+            "ALTER TABLE inferences MATERIALIZE PROJECTION by_person SETTINGS mutations_sync = 1",
+            "ALTER TABLE inferences DROP PROJECTION IF EXISTS by_inference_rows",
+            "ALTER TABLE inferences DROP PROJECTION IF EXISTS by_subject_rows",
+            # One row per prediction, its newest copy. Each column on its own, so a query
+            # naming only the projection's columns still reads by_id.
+            """
+            CREATE OR REPLACE VIEW attributions AS
+            SELECT
+                inference_id, event_time, model_node, deployment, served_model, subject,
+                output, input_datasets, training_run,
+                if(resolved,
+                   dictGetOrDefault('model_training_direct', 'datasets', served_model,
+                                    CAST([], 'Array(String)')),
+                   CAST([], 'Array(String)')) AS training_datasets,
+                if(resolved,
+                   dictGetOrDefault('model_training_direct', 'roles', served_model,
+                                    CAST([], 'Array(String)')),
+                   CAST([], 'Array(String)')) AS training_roles,
+                resolved
+            FROM (
+                SELECT
+                    inference_id,
+                    argMax(i.event_time, i.written_at) AS event_time,
+                    argMax(i.model_node, i.written_at) AS model_node,
+                    argMax(i.deployment, i.written_at) AS deployment,
+                    argMax(i.served_model, i.written_at) AS served_model,
+                    argMax(i.subject, i.written_at) AS subject,
+                    argMax(i.output, i.written_at) AS output,
+                    argMax(i.input_datasets, i.written_at) AS input_datasets,
+                    argMax(i.training_run, i.written_at) AS training_run,
+                    argMax(i.resolved, i.written_at) AS resolved
+                FROM inferences AS i
+                GROUP BY inference_id
+            )
+            """,
+            # As migration 11's, each prediction counted once under its newest copy.
+            """
+            CREATE OR REPLACE VIEW subject_predictions AS
+            SELECT model_version, deployment, output, count() AS predictions,
+                   min(event_time) AS first, max(event_time) AS last
+            FROM (
+                SELECT inference_id,
+                       argMax(i.served_model, i.written_at) AS model_version,
+                       argMax(i.deployment, i.written_at) AS deployment,
+                       argMax(i.output, i.written_at) AS output,
+                       argMax(i.event_time, i.written_at) AS event_time
+                FROM inferences AS i
+                WHERE i.subject = {subject:String}
+                GROUP BY inference_id
+            )
+            GROUP BY model_version, deployment, output
+            """,
+        ),
+    ),
 )
 
 
@@ -1060,8 +1154,14 @@ def apply_retention(store: Store, days: int) -> None:
 
     A setting rather than a migration: how long predictions about people may be kept is a
     policy each deployment sets, and may change. ClickHouse drops expired rows as it
-    merges; whole monthly partitions past the limit go at once.
+    merges; whole monthly partitions past the limit go at once. Merges that drop expired
+    rows must drop them from the projections too, so they rebuild them (see migration 14);
+    without a retention, merges keep the projections as they are.
     """
+    mode = "rebuild" if days > 0 else "ignore"
+    store.command(
+        f"ALTER TABLE inferences MODIFY SETTING deduplicate_merge_projection_mode = '{mode}'"
+    )
     if days > 0:
         store.command(
             f"ALTER TABLE inferences MODIFY TTL toDateTime(event_time) + INTERVAL {int(days)} DAY"

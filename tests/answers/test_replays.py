@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from processors.answers.attribution import attribution
 from processors.answers.impact import impact
 from processors.answers.subject import by_pseudonym
 from processors.query_runner import StoreRunner
@@ -75,3 +76,46 @@ def test_a_replayed_prediction_counts_once(runner: StoreRunner) -> None:
         ["model:r-m@1.0", "deployment:r/d", "yes", 2]
     ]
     assert "no dataset was made from their records" in person.notes
+
+
+def test_a_prediction_written_again_answers_with_its_newest_copy(runner: StoreRunner) -> None:
+    # r-p3 stored before its model's lineage (unattributed), then a copy sent again once
+    # the lineage was in; ClickHouse merges the two.
+    store = runner.store
+    # Other people's predictions, enough granules that lookups by id and by person read the
+    # projections rather than scan the table.
+    store.command(
+        "INSERT INTO inferences (inference_id, model_node, deployment, event_time, subject, "
+        "inputs, input_datasets, output, event_id) SELECT concat('other-', toString(number)), "
+        "'model:r-m@1.0', 'deployment:r/d', toDateTime64('2026-04-03 00:00:00', 3, 'UTC') "
+        "+ toIntervalMillisecond(number), hex(number), [], [], 'yes', '' FROM numbers(50000)"
+    )
+    for served, run in (("", ""), ("model:r-m@1.0", "run:r-train")):
+        store.command(
+            "INSERT INTO inferences (inference_id, model_node, deployment, event_time, subject, "
+            "inputs, input_datasets, output, event_id, served_model, training_run) VALUES "
+            "('r-p3', '', 'deployment:r/d', '2026-04-03 10:00:00', {p:String}, [], [], 'no', "
+            "'e3', {s:String}, {r:String})",
+            {"p": PERSON, "s": served, "r": run},
+        )
+    store.command("SYSTEM START MERGES inferences")
+    store.command("OPTIMIZE TABLE inferences FINAL")
+    assert runner.run("SELECT count() FROM inferences FINAL WHERE inference_id = 'r-p3'").rows == [
+        [1]
+    ]
+    # The lookup by id reads the by_id projection, which kept both copies through the merge:
+    # the answers below must choose between them.
+    assert runner.run("SELECT count() FROM inferences WHERE inference_id = 'r-p3'").rows == [[2]]
+
+    steps = attribution(runner, "r-p3").rows
+    assert [r[1:3] for r in steps if r[1] == "model version"] == [
+        ["model version", "model:r-m@1.0"]
+    ]
+    assert not [r for r in steps if "not known yet" in str(r[4])]  # resolved, as the newest
+    view = runner.run(
+        "SELECT served_model, training_run, resolved FROM attributions WHERE inference_id = 'r-p3'"
+    )
+    assert view.rows == [["model:r-m@1.0", "run:r-train", 1]]
+    person = by_pseudonym(runner, PERSON)
+    no = [r[:4] for r in person.section("predictions").rows if r[2] == "no"]
+    assert no == [["model:r-m@1.0", "deployment:r/d", "no", 1]]

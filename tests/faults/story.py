@@ -26,7 +26,7 @@ from tests.faults.test_poison_fuzz import OL_EVENT
 # and wall-clock times differ between two stores holding the same lineage.
 WHERE_AND_WHEN = frozenset(
     {"topic", "partition", "offset", "ingested_at", "src_topic", "src_partition", "src_offset"}
-    | {"updated_at", "dead_at", "at"}
+    | {"updated_at", "dead_at", "at", "written_at"}
 )
 # Tables whose every row comes from one record: raw counts are fixed by what was consumed.
 INGEST_TABLES = (
