@@ -243,9 +243,16 @@ def build_app(settings: Settings, store: Store, derived: Store, bootstrap: str) 
         except Exception:
             log.exception("%s failed", name)
 
-    @app.timer(interval=DERIVE_SECONDS)  # type: ignore[untyped-decorator]
+    @app.task  # type: ignore[untyped-decorator]
     async def derive() -> None:
-        await on_derive_thread("deriving state", derivation.run, DERIVE_SECONDS)
+        # Runs start DERIVE_SECONDS apart, or at once after a run that took longer: a timer
+        # would pause that long after every run, and in a backlog derived state would trail
+        # the rows by a run and a pause rather than by a run.
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await on_derive_thread("deriving state", derivation.run, DERIVE_SECONDS)
+            await asyncio.sleep(max(0.0, DERIVE_SECONDS - (loop.time() - started)))
 
     @app.timer(interval=SWEEP_SECONDS)  # type: ignore[untyped-decorator]
     async def sweep_attributions() -> None:
