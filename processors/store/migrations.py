@@ -1037,8 +1037,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE inferences MODIFY SETTING deduplicate_merge_projection_mode = 'ignore'",
             """
             ALTER TABLE inferences
-                ADD COLUMN IF NOT EXISTS written_at DateTime64(3, 'UTC') DEFAULT now64(3)
+                ADD COLUMN IF NOT EXISTS written_at DateTime64(6, 'UTC') DEFAULT now64(6)
             """,
+            # In microseconds, so that copies written one after the other differ.
             # Rows stored before now: this moment, older than any copy written after it
             # (left unmaterialised, they would read as the time of each query).
             "ALTER TABLE inferences MATERIALIZE COLUMN written_at SETTINGS mutations_sync = 1",
@@ -1061,13 +1062,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE inferences MATERIALIZE PROJECTION by_person SETTINGS mutations_sync = 1",
             "ALTER TABLE inferences DROP PROJECTION IF EXISTS by_inference_rows",
             "ALTER TABLE inferences DROP PROJECTION IF EXISTS by_subject_rows",
-            # One row per prediction, its newest copy. Each column on its own, so a query
-            # naming only the projection's columns still reads by_id.
+            # As migration 4's, with when each copy was written: a prediction written twice
+            # shows twice, until merged in a scan, or until next rewritten in a lookup by
+            # id; `ORDER BY written_at DESC LIMIT 1 BY inference_id` keeps the newest.
+            # Collapsing copies here would hold every prediction in memory for a scan.
             """
             CREATE OR REPLACE VIEW attributions AS
             SELECT
-                inference_id, event_time, model_node, deployment, served_model, subject,
-                output, input_datasets, training_run,
+                inference_id,
+                event_time,
+                model_node,
+                deployment,
+                served_model,
+                subject,
+                output,
+                input_datasets,
+                training_run,
                 if(resolved,
                    dictGetOrDefault('model_training_direct', 'datasets', served_model,
                                     CAST([], 'Array(String)')),
@@ -1076,22 +1086,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                    dictGetOrDefault('model_training_direct', 'roles', served_model,
                                     CAST([], 'Array(String)')),
                    CAST([], 'Array(String)')) AS training_roles,
-                resolved
-            FROM (
-                SELECT
-                    inference_id,
-                    argMax(i.event_time, i.written_at) AS event_time,
-                    argMax(i.model_node, i.written_at) AS model_node,
-                    argMax(i.deployment, i.written_at) AS deployment,
-                    argMax(i.served_model, i.written_at) AS served_model,
-                    argMax(i.subject, i.written_at) AS subject,
-                    argMax(i.output, i.written_at) AS output,
-                    argMax(i.input_datasets, i.written_at) AS input_datasets,
-                    argMax(i.training_run, i.written_at) AS training_run,
-                    argMax(i.resolved, i.written_at) AS resolved
-                FROM inferences AS i
-                GROUP BY inference_id
-            )
+                resolved,
+                written_at
+            FROM inferences
             """,
             # As migration 11's, each prediction counted once under its newest copy.
             """

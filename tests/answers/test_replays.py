@@ -90,13 +90,16 @@ def test_a_prediction_written_again_answers_with_its_newest_copy(runner: StoreRu
         "'model:r-m@1.0', 'deployment:r/d', toDateTime64('2026-04-03 00:00:00', 3, 'UTC') "
         "+ toIntervalMillisecond(number), hex(number), [], [], 'yes', '' FROM numbers(50000)"
     )
-    for served, run in (("", ""), ("model:r-m@1.0", "run:r-train")):
+    for served, run, written in (
+        ("", "", "2026-04-03 10:00:01"),
+        ("model:r-m@1.0", "run:r-train", "2026-04-05 08:00:00"),
+    ):
         store.command(
             "INSERT INTO inferences (inference_id, model_node, deployment, event_time, subject, "
-            "inputs, input_datasets, output, event_id, served_model, training_run) VALUES "
-            "('r-p3', '', 'deployment:r/d', '2026-04-03 10:00:00', {p:String}, [], [], 'no', "
-            "'e3', {s:String}, {r:String})",
-            {"p": PERSON, "s": served, "r": run},
+            "inputs, input_datasets, output, event_id, served_model, training_run, written_at) "
+            "VALUES ('r-p3', '', 'deployment:r/d', '2026-04-03 10:00:00', {p:String}, [], [], "
+            "'no', 'e3', {s:String}, {r:String}, {w:String})",
+            {"p": PERSON, "s": served, "r": run, "w": written},
         )
     store.command("SYSTEM START MERGES inferences")
     store.command("OPTIMIZE TABLE inferences FINAL")
@@ -113,7 +116,8 @@ def test_a_prediction_written_again_answers_with_its_newest_copy(runner: StoreRu
     ]
     assert not [r for r in steps if "not known yet" in str(r[4])]  # resolved, as the newest
     view = runner.run(
-        "SELECT served_model, training_run, resolved FROM attributions WHERE inference_id = 'r-p3'"
+        "SELECT served_model, training_run, resolved FROM attributions "
+        "WHERE inference_id = 'r-p3' ORDER BY written_at DESC LIMIT 1"
     )
     assert view.rows == [["model:r-m@1.0", "run:r-train", 1]]
     person = by_pseudonym(runner, PERSON)
