@@ -193,6 +193,7 @@ def build_app(settings: Settings, store: Store, derived: Store, bootstrap: str) 
     # the inserts, never holding a batch back. Predictions need none: ClickHouse attributes
     # them as they are inserted, so the inference path runs no step.
     deriving = ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive")
+    app.deriving = deriving  # type: ignore[attr-defined]
     attribution = Attribution(derived)
     derivation = Derivation(
         derived,
@@ -388,6 +389,7 @@ def run_worker(settings: Settings) -> None:
     check_port_free(settings.worker_host, settings.worker_port)
     store = open_configured(settings, role="lineage worker")
     derived: Store | None = None
+    app: faust.App | None = None
     try:
         migrate(store)
         apply_retention(store, settings.inference_retention_days)
@@ -407,6 +409,9 @@ def run_worker(settings: Settings) -> None:
         )
         worker.execute_from_commandline()
     finally:
+        if app is not None:
+            # A derive run in progress finishes before its session is closed under it.
+            app.deriving.shutdown(wait=True)  # type: ignore[attr-defined]
         if derived is not None:
             derived.close()
         store.close()
