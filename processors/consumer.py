@@ -229,9 +229,11 @@ class BatchConsumer(Generic[P]):
         return records
 
     async def _commit(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
-        offsets: dict[TopicPartition, int] = {}
+        # Records of a partition come in offset order: the last one read is the highest.
+        last: dict[tuple[str, int], int] = {}
         for r in records:
-            offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+            last[r.topic, r.partition] = r.offset
+        offsets = {TopicPartition(t, p): o + 1 for (t, p), o in last.items()}
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
