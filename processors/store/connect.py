@@ -121,12 +121,11 @@ class Store:
         self.url = url
         self.database = database
         self._lock = lock
-        self._embedded = lock is not None
         self._connect = connect
 
     @property
     def embedded(self) -> bool:
-        return self._embedded
+        return urlsplit(self.url).scheme == "chdb"
 
     def session(self) -> Store:
         """Another connection to this store, with a session of its own: for work that runs
@@ -134,9 +133,7 @@ class Store:
         chDB runs the queries of different connections at the same time."""
         if self._connect is None:
             raise StoreError(f"{self!r} cannot open another session")
-        other = Store(self._connect(), self.url, self.database, None, self._connect)
-        other._embedded = self._embedded
-        return other
+        return Store(self._connect(), self.url, self.database, None, self._connect)
 
     def __repr__(self) -> str:
         return f"Store({redact(self.url)!r}, database={self.database!r})"

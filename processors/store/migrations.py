@@ -10,6 +10,22 @@ from dataclasses import dataclass
 
 from processors.store.connect import Store
 
+# The columns of the attributions view (migrations 4 and 14): a prediction with the training
+# data that may have influenced it, looked up by the model version that served it.
+_ATTRIBUTIONS = """
+    inference_id, event_time, model_node, deployment, served_model, subject, output,
+    input_datasets, training_run,
+    if(resolved,
+       dictGetOrDefault('model_training_direct', 'datasets', served_model,
+                        CAST([], 'Array(String)')),
+       CAST([], 'Array(String)')) AS training_datasets,
+    if(resolved,
+       dictGetOrDefault('model_training_direct', 'roles', served_model,
+                        CAST([], 'Array(String)')),
+       CAST([], 'Array(String)')) AS training_roles,
+    resolved
+"""
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -387,29 +403,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 ADD INDEX IF NOT EXISTS unresolved resolved TYPE minmax GRANULARITY 1
             """,
             # One row per prediction with the training data that may have influenced it.
-            """
-            CREATE VIEW IF NOT EXISTS attributions AS
-            SELECT
-                inference_id,
-                event_time,
-                model_node,
-                deployment,
-                served_model,
-                subject,
-                output,
-                input_datasets,
-                training_run,
-                if(resolved,
-                   dictGetOrDefault('model_training_direct', 'datasets', served_model,
-                                    CAST([], 'Array(String)')),
-                   CAST([], 'Array(String)')) AS training_datasets,
-                if(resolved,
-                   dictGetOrDefault('model_training_direct', 'roles', served_model,
-                                    CAST([], 'Array(String)')),
-                   CAST([], 'Array(String)')) AS training_roles,
-                resolved
-            FROM inferences
-            """,
+            f"CREATE VIEW IF NOT EXISTS attributions AS SELECT {_ATTRIBUTIONS} FROM inferences",
             # -- Edges by src, for downstream walks (the table is sorted by dst, for upstream
             # ones). A projection rather than a second table: it lives in the same part as
             # the rows, so replays, insert deduplication and recovery's deletes need nothing
@@ -1066,30 +1060,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             # shows twice, until merged in a scan, or until next rewritten in a lookup by
             # id; `ORDER BY written_at DESC LIMIT 1 BY inference_id` keeps the newest.
             # Collapsing copies here would hold every prediction in memory for a scan.
-            """
-            CREATE OR REPLACE VIEW attributions AS
-            SELECT
-                inference_id,
-                event_time,
-                model_node,
-                deployment,
-                served_model,
-                subject,
-                output,
-                input_datasets,
-                training_run,
-                if(resolved,
-                   dictGetOrDefault('model_training_direct', 'datasets', served_model,
-                                    CAST([], 'Array(String)')),
-                   CAST([], 'Array(String)')) AS training_datasets,
-                if(resolved,
-                   dictGetOrDefault('model_training_direct', 'roles', served_model,
-                                    CAST([], 'Array(String)')),
-                   CAST([], 'Array(String)')) AS training_roles,
-                resolved,
-                written_at
-            FROM inferences
-            """,
+            f"CREATE OR REPLACE VIEW attributions AS SELECT {_ATTRIBUTIONS}, written_at "
+            "FROM inferences",
             # As migration 11's, each prediction counted once under its newest copy.
             """
             CREATE OR REPLACE VIEW subject_predictions AS
