@@ -22,6 +22,7 @@ step improves nothing (a cycle never improves, so it ends there too).
 
 from __future__ import annotations
 
+from processors.sinks.clickhouse import INSERT_SETTINGS
 from processors.store.connect import Store
 from processors.walks import LARGE_QUERY, MAX_DEPTH, ORIGIN, Direction
 
@@ -154,6 +155,6 @@ def extend_closures(store: Store, where: str) -> None:
         )
         if _count(store, sources):
             walk(store, "up", sources)
-            store.command(_IMPROVEMENTS)
+            store.command(_IMPROVEMENTS, settings=INSERT_SETTINGS)
     finally:
         _empty(store)

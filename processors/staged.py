@@ -32,7 +32,7 @@ from collector.wire import SINGLE_OBJECT_HEADER, SINGLE_OBJECT_MAGIC
 from processors.errors import StoreError
 from processors.graph_agent import Record, records_token
 from processors.inference_avro import HeadError, container_header, read_long
-from processors.sinks.clickhouse import WRITE_ORDER
+from processors.sinks.clickhouse import WRITE_ORDER, insert_settings
 from processors.staged_sql import KINDS, insert_sql, invalid_sql
 from processors.store.connect import Store
 
@@ -234,7 +234,7 @@ class GraphStage:
                     store.command(
                         sql,
                         settings={
-                            "insert_deduplication_token": f"{table}/staged/{token}",
+                            **insert_settings(table, f"{table}/staged/{token}"),
                             "output_format_json_quote_64bit_integers": 0,
                         },
                     )

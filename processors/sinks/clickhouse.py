@@ -23,6 +23,21 @@ SOURCE_COLUMNS: dict[str, tuple[str, str, str]] = {
     for name, SRC in ((n, ("src_topic", "src_partition", "src_offset")) for n in TABLES)
 }
 
+# ClickHouse collapses each block inserted into a Replacing or Aggregating MergeTree by its
+# sort key before writing it (optimize_on_insert), which copies every row: about a tenth of a
+# graph event's CPU. A repeat within one batch is then no different from a repeat in another
+# batch, which the background merges collapse and FINAL reads as one, so inserts skip it.
+# Predictions keep it: the views over them read without FINAL, a row per stored copy.
+INSERT_SETTINGS: dict[str, Any] = {"optimize_on_insert": 0}
+COLLAPSED_ON_INSERT = frozenset({"inferences"})
+
+
+def insert_settings(table: str, token: str) -> dict[str, Any]:
+    """The settings of an insert into ``table``, named by the deduplication ``token``."""
+    merge = {} if table in COLLAPSED_ON_INSERT else INSERT_SETTINGS
+    return {**merge, "insert_deduplication_token": token}
+
+
 # The order a batch's tables are written in: raw events last, so that their presence means
 # the whole batch landed (recovery relies on the order too).
 WRITE_ORDER = (*(n for n in TABLES if n != "events_raw"), "events_raw")
@@ -102,7 +117,7 @@ class ClickHouseSink:
                     data,
                     column_names=names_out,
                     column_oriented=True,
-                    settings={"insert_deduplication_token": token},
+                    settings=insert_settings(table, token),
                 )
             except ClickHouseError as exc:
                 raise StoreError(f"insert into {table} failed: {exc}") from exc
