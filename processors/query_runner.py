@@ -62,10 +62,15 @@ def plain(value: Any) -> Any:
     return value
 
 
-def run_on_store(store: Store, sql: str, parameters: dict[str, Any] | None = None) -> Table:
-    """Run one read-only query on an open store."""
+def run_on_store(
+    store: Store,
+    sql: str,
+    parameters: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Table:
+    """Run one read-only query on an open store, with ``settings`` besides."""
     try:
-        result = store.query(sql, parameters=parameters, settings=READONLY)
+        result = store.query(sql, parameters=parameters, settings={**(settings or {}), **READONLY})
     except StoreError as exc:
         raise QueryError(_explain(str(exc))) from None
     return Table(list(result.column_names), [[plain(v) for v in row] for row in result.result_rows])

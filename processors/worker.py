@@ -63,7 +63,7 @@ from processors.sinks.clickhouse import ClickHouseSink
 from processors.staged import GraphStage
 from processors.staged_agent import StagedGraphProcessor
 from processors.store import apply_retention, migrate, open_configured
-from processors.store.connect import Store
+from processors.store.connect import PEOPLE_ON_WORKER, WORKER_SESSION, Store
 from processors.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -322,7 +322,9 @@ def build_app(settings: Settings, store: Store, derived: Store, bootstrap: str) 
                 return self.error(400, 'expected JSON {"sql": "...", "parameters": {...}}')
             loop = asyncio.get_running_loop()
             try:
-                table = await loop.run_in_executor(executor, run_on_store, store, sql, parameters)
+                table = await loop.run_in_executor(
+                    executor, run_on_store, store, sql, parameters, PEOPLE_ON_WORKER
+                )
             except QueryError as exc:
                 return self.error(400, str(exc))
             return self.json(table.to_json())
@@ -398,6 +400,8 @@ def run_worker(settings: Settings) -> None:
             "lineage worker", f"http://{settings.worker_host}:{settings.worker_port}/sql"
         )
         derived = store.session()
+        for session in (store, derived):
+            session.configure(WORKER_SESSION)
         app = build_app(settings, store, derived, bootstrap)
         worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
         log.info(
