@@ -400,8 +400,9 @@ def run_worker(settings: Settings) -> None:
             "lineage worker", f"http://{settings.worker_host}:{settings.worker_port}/sql"
         )
         derived = store.session()
-        for session in (store, derived):
-            session.configure(WORKER_SESSION)
+        if store.embedded:
+            for session in (store, derived):
+                session.configure(WORKER_SESSION)
         app = build_app(settings, store, derived, bootstrap)
         worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
         log.info(

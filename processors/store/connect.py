@@ -44,10 +44,11 @@ CHDB_OPTIONS: dict[str, int] = {
     "compiled_expression_cache_size": 16 << 20,
 }
 
-# Settings of the worker's own sessions. Its statements are many and small (a batch is ten
-# thousand rows), and its threads and ClickHouse's merges keep both cores busy already: run
-# on two threads, a statement cost more CPU (aggregation states merged again, threads
-# woken) for no gain in throughput. Queries people send to the worker set their own.
+# Settings of the worker's own sessions of an embedded store. Its statements are many and
+# small (a batch is ten thousand rows), and its threads and ClickHouse's merges, all in the
+# one process, keep the cores busy already: run on two threads, a statement cost more CPU
+# (aggregation states merged again, threads woken) for no gain in throughput. A server has
+# cores of its own and keeps its defaults. Queries people send to the worker set their own.
 WORKER_SESSION: dict[str, Any] = {"max_threads": 1}
 # What a query from people runs with on a worker's session: the engine's default threads.
 PEOPLE_ON_WORKER: dict[str, Any] = {"max_threads": 0}
