@@ -27,6 +27,19 @@ _ATTRIBUTIONS = """
 """
 
 
+# The tables migration 15 has merged column by column however small their parts.
+MERGED_COLUMN_BY_COLUMN = (
+    "events_raw",
+    "nodes",
+    "properties",
+    "subject_links",
+    "tags",
+    "deployments",
+    "column_edges",
+    "model_training",
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -1095,16 +1108,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"ALTER TABLE {table} MODIFY SETTING "
             "vertical_merge_algorithm_min_rows_to_activate = 1, "
             "vertical_merge_algorithm_min_columns_to_activate = 1"
-            for table in (
-                "events_raw",
-                "nodes",
-                "properties",
-                "subject_links",
-                "tags",
-                "deployments",
-                "column_edges",
-                "model_training",
-            )
+            for table in MERGED_COLUMN_BY_COLUMN
         ),
     ),
 )

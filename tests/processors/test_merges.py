@@ -3,19 +3,7 @@
 from __future__ import annotations
 
 from processors.store.connect import Store
-
-# Merged column by column (migration 15); edges, model_upstream and tag_impacts rebuild
-# projections as they merge, which ClickHouse does a row at a time whatever is set.
-COLUMN_BY_COLUMN = (
-    "events_raw",
-    "nodes",
-    "properties",
-    "subject_links",
-    "tags",
-    "deployments",
-    "column_edges",
-    "model_training",
-)
+from processors.store.migrations import MERGED_COLUMN_BY_COLUMN as COLUMN_BY_COLUMN
 
 
 def test_graph_tables_merge_column_by_column_from_the_first_small_part(store: Store) -> None:
