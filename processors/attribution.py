@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from processors.derived import Ranges, stored_from, union
 from processors.store.connect import Store
 from processors.walks import LARGE_QUERY, strings
 
@@ -57,21 +58,22 @@ def _member(column: str, named: set[str], subquery: str) -> str:
 
 @dataclass
 class Keys:
-    """Model versions and deployments whose lineage changed: named, or as the rows some
-    batches wrote (conditions of :func:`processors.derived.stored_from`), which the store finds
-    faster than it parses tens of thousands of names."""
+    """Model versions and deployments whose lineage changed: named, or as the rows stored
+    from some offsets, which the store finds faster than it parses tens of thousands of
+    names. Offsets of many runs are kept as one range per partition: one condition, however
+    many runs, where a condition per run made the sweep read the same rows again and again."""
 
     models: set[str] = field(default_factory=set)
     deployments: set[str] = field(default_factory=set)
-    batches: list[str] = field(default_factory=list)
+    ranges: Ranges = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.models or self.deployments or self.batches)
+        return bool(self.models or self.deployments or self.ranges)
 
     def update(self, other: Keys) -> None:
         self.models |= other.models
         self.deployments |= other.deployments
-        self.batches += other.batches
+        self.ranges = union(self.ranges, other.ranges)
 
     def stale(self) -> str:
         """Their predictions whose stored attribution is out of date.
@@ -79,9 +81,9 @@ class Keys:
         Both arms follow the sort key of inferences: model first, and deployment-only
         predictions sit under model '' sorted by deployment.
         """
-        batches = " OR ".join(self.batches)
-        models = f"SELECT model_node FROM model_training WHERE {batches}" if batches else ""
-        deployments = f"SELECT deployment FROM deployments WHERE {batches}" if batches else ""
+        stored = stored_from(self.ranges) if self.ranges else ""
+        models = f"SELECT model_node FROM model_training WHERE {stored}" if stored else ""
+        deployments = f"SELECT deployment FROM deployments WHERE {stored}" if stored else ""
         return (
             f"({_member('model_node', self.models, models)} OR (model_node = '' AND "
             f"({_member('deployment', self.deployments, deployments)} "
@@ -113,9 +115,10 @@ class Attribution:
         self.swept = False
         self.rewritten = 0  # predictions rewritten, for logs
 
-    def after_write(self, where: str) -> None:
+    def after_write(self, ranges: Ranges) -> None:
         """Derived step: attribute what the training and deployment lineage stored from the
-        offsets ``where`` matches makes attributable."""
+        offsets ``ranges`` makes attributable."""
+        where = stored_from(ranges)
         # Most runs of graph events hold neither: no reload for them.
         changed = self.store.query(
             f"SELECT (SELECT count() FROM model_training WHERE {where}) + "
@@ -123,7 +126,7 @@ class Attribution:
         )
         if not int(changed.result_rows[0][0]):
             return
-        self.pending.update(Keys(batches=[where]))
+        self.pending.update(Keys(ranges=ranges))
         if reload_due(self.clock(), self.reloaded_at, self.reload_seconds):
             self.settle()
 
@@ -170,6 +173,9 @@ class Attribution:
     def resolve(self, keys: Keys, unresolved_only: bool = False) -> int:
         """Rewrite the out-of-date attributions of ``keys``' predictions (or only of the
         unresolved ones); returns how many."""
+        if unresolved_only and not self.any_unresolved():
+            # The usual answer, and much cheaper to get than the subqueries of keys.stale().
+            return 0
         where = keys.stale() + (" AND resolved = 0" if unresolved_only else "")
         # Usually none: lineage mostly comes before its predictions.
         count = self.store.query(
@@ -188,6 +194,14 @@ class Attribution:
         self.rewritten += found
         log.info("attributed %d predictions stored before their lineage", found)
         return found
+
+    def any_unresolved(self) -> bool:
+        """Whether any prediction is stored unresolved (read through the skip index on
+        ``resolved``)."""
+        found = self.store.query(
+            "SELECT count() FROM (SELECT 1 FROM inferences WHERE resolved = 0 LIMIT 1)"
+        )
+        return bool(found.result_rows[0][0])
 
     def unresolved(self) -> Keys:
         """Model versions and deployments of unresolved predictions that the lineage stored

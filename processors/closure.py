@@ -22,6 +22,7 @@ step improves nothing (a cycle never improves, so it ends there too).
 
 from __future__ import annotations
 
+from processors.derived import Ranges, stored_from
 from processors.sinks.clickhouse import INSERT_SETTINGS
 from processors.store.connect import Store
 from processors.walks import LARGE_QUERY, MAX_DEPTH, ORIGIN, Direction
@@ -136,9 +137,10 @@ _IMPROVEMENTS = f"""
 """
 
 
-def extend_closures(store: Store, where: str) -> None:
+def extend_closures(store: Store, ranges: Ranges) -> None:
     """Derived step: add to ``model_upstream`` what the edges stored from the offsets
-    ``where`` matches make reachable."""
+    ``ranges`` make reachable."""
+    where = stored_from(ranges)
     _create(store)
     try:
         store.command(

@@ -32,12 +32,12 @@ log = logging.getLogger(__name__)
 # How often derived state catches up with the rows: what it may trail them by.
 DERIVE_SECONDS = 1.0
 
-# A step brings some derived state up to date with the rows stored from some offsets, given
-# as an SQL condition (see stored_from); it must be idempotent (a crash runs it again over
-# rows it has seen) and raise StoreError to be retried.
-Step = Callable[[str], None]
-
 Ranges = dict[Partition, tuple[int, int]]
+
+# A step brings some derived state up to date with the rows stored from some offsets (it
+# reads them back with stored_from); it must be idempotent (a crash runs it again over rows
+# it has seen) and raise StoreError to be retried.
+Step = Callable[[Ranges], None]
 
 # Tables whose rows, stored, call for steps.
 WATCHED = ("edges", "model_training", "deployments", "tags")
@@ -52,6 +52,12 @@ def merged(ranges: Ranges, firsts: dict[Partition, int], lasts: dict[Partition, 
         lo, hi = out.get(tp, (first, last))
         out[tp] = (min(lo, first), max(hi, last))
     return out
+
+
+def union(a: Ranges, b: Ranges) -> Ranges:
+    """Ranges covering both ``a`` and ``b``: per partition, from the lower first offset to
+    the higher last (with any offsets between them)."""
+    return merged(a, {tp: lo for tp, (lo, _) in b.items()}, {tp: hi for tp, (_, hi) in b.items()})
 
 
 def stored_from(ranges: Ranges) -> str:
@@ -104,19 +110,16 @@ class Derivation:
             self.derive(ranges)
         except BaseException:
             # Kept for the next run, merged with what was stored meanwhile.
-            self.stored(
-                {tp: lo for tp, (lo, _) in ranges.items()},
-                {tp: hi for tp, (_, hi) in ranges.items()},
-            )
+            with self.lock:
+                self.pending = union(self.pending, ranges)
             raise
         self.runs += 1
         return sum(hi - lo + 1 for lo, hi in ranges.values())
 
     def derive(self, ranges: Ranges) -> None:
         started = time.monotonic()
-        where = stored_from(ranges)
         for step in self.steps:
-            step(where)
+            step(ranges)
         now = datetime.now(UTC)
         progress = [(t, p, hi, now) for (t, p), (_, hi) in sorted(ranges.items())]
         insert(self.store, "derived_progress", PROGRESS_COLUMNS, progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from processors.derived import Ranges, stored_from
 from processors.store.connect import Store
 from processors.walks import (
     LARGE_QUERY,
@@ -298,9 +299,10 @@ def written_tags(store: Store, where: str) -> list[TagKey]:
     return sorted((node, tag, incident) for node, tag, incident in result.result_rows)
 
 
-def propagate_tags(store: Store, where: str) -> None:
-    """Derived step: the tags stored from the offsets ``where`` matches walked again, the
-    edges stored from them carrying tags on."""
+def propagate_tags(store: Store, ranges: Ranges) -> None:
+    """Derived step: the tags stored from the offsets ``ranges`` walked again, the edges
+    stored from them carrying tags on."""
+    where = stored_from(ranges)
     refresh_tags(store, written_tags(store, where))
     # No tag anywhere, nothing to carry: the common case costs one count.
     if int(store.query("SELECT count() FROM tag_impacts").result_rows[0][0]):

@@ -34,7 +34,7 @@ def settled(store: Store, event: Any) -> list[Keys]:
     assert not rejected
     ClickHouseSink(store).write(batch)
     attribution = Attribution(store)
-    attribution.after_write(stored_from({("t", 0): (0, 0)}))
+    attribution.after_write({("t", 0): (0, 0)})
     return [keys for _, keys in attribution.recent]
 
 
@@ -63,7 +63,7 @@ def test_a_completed_training_run_attributes_its_model_version(store: Store) -> 
         )
     ]
     [keys] = settled(store, training("COMPLETED"))
-    assert keys.batches == [stored_from({("t", 0): (0, 0)})]
+    assert keys.ranges == {("t", 0): (0, 0)}
 
 
 @pytest.mark.parametrize("status", ["STARTED", "FAILED"])
@@ -100,10 +100,47 @@ def test_stale_predictions_are_looked_up_by_name_and_by_batch() -> None:
     ):
         assert part in named
     assert "SELECT" not in named.split(" AND (served_model !=")[0]
-    by_batch = Keys(batches=["(src_offset = 1)"]).stale()
+    by_offsets = Keys(ranges={("t", 0): (1, 1)}).stale()
+    stored = stored_from({("t", 0): (1, 1)})
     for part in (
-        "model_node IN (SELECT model_node FROM model_training WHERE (src_offset = 1))",
-        "deployment IN (SELECT deployment FROM deployments WHERE (src_offset = 1))",
-        "served_model IN (SELECT model_node FROM model_training WHERE (src_offset = 1))",
+        f"model_node IN (SELECT model_node FROM model_training WHERE {stored})",
+        f"deployment IN (SELECT deployment FROM deployments WHERE {stored})",
+        f"served_model IN (SELECT model_node FROM model_training WHERE {stored})",
     ):
-        assert part in by_batch
+        assert part in by_offsets
+
+
+def test_keys_of_many_runs_are_one_range_per_partition() -> None:
+    keys = Keys()
+    for first in range(0, 300, 10):
+        keys.update(Keys(ranges={("t", 0): (first, first + 9)}))
+    assert keys.ranges == {("t", 0): (0, 299)}
+    assert keys.stale().count("BETWEEN") == 3  # one per subquery
+
+
+def test_the_sweep_resolves_a_prediction_that_raced_a_reload(store: Store) -> None:
+    [keys] = settled(store, training("COMPLETED"))
+    attribution = Attribution(store)
+    attribution.swept = True  # only the recent keys' check, not the first sweep's look
+    attribution.recent = [(attribution.clock(), keys)]
+    assert not attribution.any_unresolved()
+    attribution.sweep()  # nothing unresolved: nothing to do
+    # A prediction inserted while the dictionary was reloading got the old answer.
+    store.client.insert(
+        "inferences",
+        [("p1", "model:churn@2.0", WHEN, "model:churn@2.0", "", 0)],
+        column_names=[
+            "inference_id",
+            "model_node",
+            "event_time",
+            "served_model",
+            "training_run",
+            "resolved",
+        ],
+    )
+    assert attribution.any_unresolved()
+    attribution.sweep()
+    assert not attribution.any_unresolved()
+    assert store.query("SELECT training_run, resolved FROM inferences").result_rows == [
+        ("run:r1", 1)
+    ]

@@ -7,7 +7,6 @@ import random
 from datetime import UTC, datetime
 
 from processors.closure import extend_closures
-from processors.derived import stored_from
 from processors.store.connect import Store
 from processors.walks import ORIGIN, Edge, Hop, adjacency, reach
 
@@ -30,7 +29,7 @@ class Graph:
             self.offset += 1
         columns = ["src", "dst", "relation", "event_time", "src_topic", "src_partition"]
         self.store.client.insert("edges", rows, column_names=[*columns, "src_offset"])
-        extend_closures(self.store, stored_from({("t", 0): (first, self.offset - 1)}))
+        extend_closures(self.store, {("t", 0): (first, self.offset - 1)})
 
     def closure(self) -> Closure:
         """model_upstream as its min() merges make it."""
@@ -82,7 +81,7 @@ def test_pairs_already_stored_as_good_are_not_written_again(store: Store) -> Non
     graph.add([Edge("dataset:d", "run:r", 3), Edge("run:r", "model:m", 3)])
     assert graph.rows() == 2
     # The same offsets again, as after a crash before the progress was recorded.
-    extend_closures(store, stored_from({("t", 0): (0, 1)}))
+    extend_closures(store, {("t", 0): (0, 1)})
     assert graph.rows() == 2
     # A shorter path and an earlier one: one more row each, merged by min().
     graph.add([Edge("dataset:d", "model:m", 9), Edge("dataset:e", "run:r", 1)])

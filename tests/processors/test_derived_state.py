@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.derived import Derivation, merged, stored_from
+from processors.derived import Derivation, Ranges, merged, stored_from, union
 from processors.sinks.clickhouse import ClickHouseSink
 from processors.store.connect import Store
 from tests.processors.test_recovery import batch_of
@@ -20,7 +20,8 @@ class Seen:
         self.store = store
         self.runs: list[tuple[int, int, int, str]] = []
 
-    def __call__(self, where: str) -> None:
+    def __call__(self, ranges: Ranges) -> None:
+        where = stored_from(ranges)
         counts = [
             int(self.store.query(f"SELECT count() FROM {t} WHERE {where}").result_rows[0][0])
             for t in ("edges", "model_training", "deployments")
@@ -37,6 +38,13 @@ def test_merged_widens_each_partition_to_cover_every_batch() -> None:
     ranges = merged({}, {("t", 0): 5}, {("t", 0): 9})
     ranges = merged(ranges, {("t", 0): 10, ("t", 1): 3}, {("t", 0): 19, ("t", 1): 4})
     assert ranges == {("t", 0): (5, 19), ("t", 1): (3, 4)}
+
+
+def test_union_covers_both_sets_of_ranges() -> None:
+    a = {("t", 0): (5, 9), ("t", 1): (3, 4)}
+    b = {("t", 0): (20, 29), ("u", 0): (1, 1)}
+    assert union(a, b) == {("t", 0): (5, 29), ("t", 1): (3, 4), ("u", 0): (1, 1)}
+    assert union(a, {}) == a
 
 
 def test_stored_from_gives_the_offset_condition_of_its_ranges() -> None:
@@ -87,8 +95,8 @@ def test_a_new_worker_takes_up_where_the_steps_stopped(store: Store) -> None:
 def test_a_failed_step_keeps_its_ranges_for_the_next_run(store: Store) -> None:
     calls = []
 
-    def flaky(where: str) -> None:
-        calls.append(where)
+    def flaky(ranges: Ranges) -> None:
+        calls.append(stored_from(ranges))
         if len(calls) == 1:
             raise RuntimeError("store refused")
 
