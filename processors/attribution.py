@@ -192,10 +192,7 @@ class Attribution:
 
     def predicted(self, keys: Keys) -> bool:
         """Whether any prediction of ``keys``' model versions or deployments is stored."""
-        found = self.store.query(
-            f"SELECT count() FROM (SELECT 1 FROM inferences WHERE {keys.members()} LIMIT 1)"
-        )
-        return bool(found.result_rows[0][0])
+        return self._any_prediction(keys.members())
 
     def predicted_since_reload(self) -> bool:
         """Whether predictions were stored since the dictionaries were last reloaded, by
@@ -247,8 +244,12 @@ class Attribution:
     def any_unresolved(self) -> bool:
         """Whether any prediction is stored unresolved (read through the skip index on
         ``resolved``)."""
+        return self._any_prediction("resolved = 0")
+
+    def _any_prediction(self, where: str) -> bool:
+        """Whether ``inferences`` holds a row matching ``where``; reads until the first."""
         found = self.store.query(
-            "SELECT count() FROM (SELECT 1 FROM inferences WHERE resolved = 0 LIMIT 1)"
+            f"SELECT count() FROM (SELECT 1 FROM inferences WHERE {where} LIMIT 1)"
         )
         return bool(found.result_rows[0][0])
 

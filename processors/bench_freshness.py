@@ -105,12 +105,10 @@ class _Events:
             out = self._inferences(n, millis)
         else:
             ready, self.prepared = self.prepared[:n], self.prepared[n:]
+            out = [e.at(millis) or self._graph_event(e.index, millis).stamped() for e in ready]
+            # Past what was prepared, encoded now, with their time.
             first = self.made + len(ready)
-            fresh = (self._graph_event(i, millis) for i in range(first, self.made + n))
-            out = [
-                event.at(millis) or self._graph_event(event.index, millis).stamped()
-                for event in itertools.chain(ready, fresh)
-            ]
+            out += (self._graph_event(i, millis).stamped() for i in range(first, self.made + n))
         self.made += n
         return out
 
