@@ -14,11 +14,6 @@ stored before their lineage arrived, without reading Kafka again:
 - A reload reads its whole table (about 1.5 s at a million model versions), so reloads may
   take at most 1/RELOAD_SHARE of the derive thread; a batch arriving sooner leaves its keys
   pending for the periodic :meth:`Attribution.sweep`.
-- Nor does a reload happen while no prediction needs it: when none was stored since the last
-  reload (the row count of ``inferences`` says so, whoever wrote them) and none is stored of
-  the changed model versions and deployments, their keys are deferred. Lineage alone, a
-  backfill or a store fed no predictions, then costs no reloads; the first predictions
-  stored after it bring the reload, and the rewrite of what they were given meanwhile.
 - The sweep also checks the unresolved predictions of settled keys again for
   GRACE_SECONDS: one another writer inserted while the dictionary was being reloaded got
   the old answer. Its first run looks at every unresolved prediction whose lineage is
@@ -80,8 +75,8 @@ class Keys:
         self.deployments |= other.deployments
         self.ranges = union(self.ranges, other.ranges)
 
-    def members(self) -> str:
-        """SQL condition: a prediction of these model versions or deployments.
+    def stale(self) -> str:
+        """Their predictions whose stored attribution is out of date.
 
         Both arms follow the sort key of inferences: model first, and deployment-only
         predictions sit under model '' sorted by deployment.
@@ -92,12 +87,9 @@ class Keys:
         return (
             f"({_member('model_node', self.models, models)} OR (model_node = '' AND "
             f"({_member('deployment', self.deployments, deployments)} "
-            f"OR {_member('served_model', self.models, models)})))"
+            f"OR {_member('served_model', self.models, models)}))) "
+            f"AND (served_model != {SERVED} OR training_run != {TRAINED})"
         )
-
-    def stale(self) -> str:
-        """Their predictions whose stored attribution is out of date."""
-        return f"{self.members()} AND (served_model != {SERVED} OR training_run != {TRAINED})"
 
 
 def reload_due(now: float, reloaded_at: float, reload_seconds: float) -> bool:
@@ -118,11 +110,8 @@ class Attribution:
         self.clock = clock
         self.pending = Keys()
         self.recent: list[tuple[float, Keys]] = []
-        # Lineage no prediction needed yet: settled, reload and all, once one may (below).
-        self.deferred = Keys()
         self.reloaded_at = float("-inf")
         self.reload_seconds = 0.0
-        self.rows_at_reload: int | None = None  # predictions stored when last reloaded
         self.swept = False
         self.rewritten = 0  # predictions rewritten, for logs
 
@@ -145,7 +134,7 @@ class Attribution:
         """Periodic: settle pending keys; look again at unresolved predictions of recently
         settled ones; once, at the first sweep, at every unresolved prediction whose
         lineage is known."""
-        if self.pending or (self.deferred and self.predicted_since_reload()):
+        if self.pending:
             self.settle()
         if not self.swept:
             keys = self.unresolved()
@@ -163,54 +152,19 @@ class Attribution:
             self.resolve(recent, unresolved_only=True)
 
     def settle(self) -> None:
-        """Reload the dictionaries, then rewrite what the pending keys make stale.
-
-        A reload reads its tables whole, so it waits while nothing needs it: no prediction
-        of the pending keys is stored, and none was stored since the last reload. Their
-        keys are then deferred, and settled with the next keys that do need a reload, or
-        by the sweep once predictions are being stored again."""
+        """Reload the dictionaries, then rewrite what the pending keys make stale."""
+        self.reload()
         keys, self.pending = self.pending, Keys()
+        now = self.clock()
         try:
-            if not self.needs_reload(keys):
-                self.deferred.update(keys)
-                return
-            keys.update(self.deferred)
-            self.deferred = Keys()
-            self.reload()
-            now = self.clock()
             self.resolve(keys)
         except Exception:
             self.pending.update(keys)  # retried with the step, or by the next sweep
             raise
         self.recent.append((now, keys))
 
-    def needs_reload(self, keys: Keys) -> bool:
-        """Whether predictions were stored since the last reload, or ``keys`` have some."""
-        if self.predicted_since_reload():
-            return True
-        return bool(self.rows_at_reload) and self.predicted(keys)
-
-    def predicted(self, keys: Keys) -> bool:
-        """Whether any prediction of ``keys``' model versions or deployments is stored."""
-        return self._any_prediction(keys.members())
-
-    def predicted_since_reload(self) -> bool:
-        """Whether predictions were stored since the dictionaries were last reloaded, by
-        this worker or any other: the row count of ``inferences`` moved (merges moving it
-        too only cost a reload)."""
-        return self.rows_at_reload is None or self.inference_rows() != self.rows_at_reload
-
-    def inference_rows(self) -> int:
-        rows = self.store.query(
-            "SELECT total_rows FROM system.tables "
-            "WHERE database = currentDatabase() AND name = 'inferences'"
-        ).result_rows
-        return int(rows[0][0] or 0) if rows else 0
-
     def reload(self) -> None:
         start = self.clock()
-        # Counted first: a prediction stored while the tables are read counts as after.
-        self.rows_at_reload = self.inference_rows()
         for name in DICTIONARIES:
             self.store.command(f"SYSTEM RELOAD DICTIONARY {name}")
         self.reloaded_at = self.clock()
@@ -244,12 +198,8 @@ class Attribution:
     def any_unresolved(self) -> bool:
         """Whether any prediction is stored unresolved (read through the skip index on
         ``resolved``)."""
-        return self._any_prediction("resolved = 0")
-
-    def _any_prediction(self, where: str) -> bool:
-        """Whether ``inferences`` holds a row matching ``where``; reads until the first."""
         found = self.store.query(
-            f"SELECT count() FROM (SELECT 1 FROM inferences WHERE {where} LIMIT 1)"
+            "SELECT count() FROM (SELECT 1 FROM inferences WHERE resolved = 0 LIMIT 1)"
         )
         return bool(found.result_rows[0][0])
 

@@ -16,7 +16,6 @@ from processors.graph_agent import Record, decode_and_map
 from processors.mapping import Origin, RowBatch, map_event
 from processors.sinks.clickhouse import ClickHouseSink
 from processors.store.connect import Store
-from tests.processors.test_recovery import predictions
 
 WHEN = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -26,19 +25,14 @@ def rows(event: Any) -> RowBatch:
     return map_event(event.SCHEMA, {**record, **event.fields()}, Origin("t", 0, 0))
 
 
-def stored(store: Store, event: Any) -> None:
-    """``event`` stored as read from Kafka, at offset 0 of partition t:0."""
+def settled(store: Store, event: Any) -> list[Keys]:
+    """The keys the attribution step settles after ``event`` is stored (as read from Kafka)."""
     catalog = load_catalog()
     record = {"event_id": "e1", "event_time": WHEN, "producer": "p", "namespace": "ns"}
     value = encode(catalog.by_name(event.SCHEMA), {**record, **event.fields()})
     batch, rejected = decode_and_map(catalog, [Record("t", 0, 0, b"k", value)])
     assert not rejected
     ClickHouseSink(store).write(batch)
-
-
-def settled(store: Store, event: Any) -> list[Keys]:
-    """The keys the attribution step settles after ``event`` is stored."""
-    stored(store, event)
     attribution = Attribution(store)
     attribution.after_write({("t", 0): (0, 0)})
     return [keys for _, keys in attribution.recent]
@@ -150,40 +144,3 @@ def test_the_sweep_resolves_a_prediction_that_raced_a_reload(store: Store) -> No
     assert store.query("SELECT training_run, resolved FROM inferences").result_rows == [
         ("run:r1", 1)
     ]
-
-
-def attributed(store: Store) -> list[tuple[str, int]]:
-    return store.query(
-        "SELECT training_run, resolved FROM inferences ORDER BY inference_id"
-    ).result_rows
-
-
-def test_lineage_no_prediction_needs_waits_for_predictions(store: Store) -> None:
-    # A clock that stands still: reloads take no time, so every one is due.
-    attribution = Attribution(store, clock=lambda: 0.0)
-    attribution.swept = True  # not the first sweep's look at everything
-    attribution.reload()  # no predictions stored
-    stored(store, training("COMPLETED"))
-    attribution.after_write({("t", 0): (0, 0)})
-    assert attribution.deferred.ranges == {("t", 0): (0, 0)}
-    assert not attribution.recent
-    dictionary = (
-        "SELECT dictGetOrDefault('model_training_dict', 'training_run', 'model:churn@2.0', '')"
-    )
-    assert store.query(dictionary).result_rows == [("",)]  # not reloaded
-    # Predictions then come, and the dictionary they are given does not know their model.
-    ClickHouseSink(store).write(predictions(range(0, 1)))
-    assert attributed(store) == [("", 0)] * 3
-    attribution.sweep()
-    assert not attribution.deferred
-    assert attributed(store) == [("run:r1", 1)] * 3
-
-
-def test_lineage_of_stored_predictions_is_settled_at_once(store: Store) -> None:
-    attribution = Attribution(store, clock=lambda: 0.0)
-    ClickHouseSink(store).write(predictions(range(0, 1)))  # before their lineage
-    attribution.reload()  # so no prediction is stored since
-    stored(store, training("COMPLETED"))
-    attribution.after_write({("t", 0): (0, 0)})
-    assert not attribution.deferred
-    assert attributed(store) == [("run:r1", 1)] * 3
