@@ -385,6 +385,16 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def service_worker(app: faust.App, log_level: str) -> faust.Worker:
+    """The faust worker that runs ``app``, logging at ``log_level`` and no lower."""
+    worker = faust.Worker(app, loglevel=log_level, quiet=True)
+    # faust's terminal spinner, kept at WARNING and above, turns the root logger to DEBUG, so
+    # every library's debug call builds and formats a record (aiokafka's: one per request).
+    # A service has no terminal to spin on.
+    worker.spinner = None
+    return worker
+
+
 def run_worker(settings: Settings) -> None:
     """Run a worker in the foreground until SIGINT or SIGTERM; then stop cleanly."""
     bootstrap = settings.resolve_bootstrap()
@@ -404,7 +414,7 @@ def run_worker(settings: Settings) -> None:
             for session in (store, derived):
                 session.configure(WORKER_SESSION)
         app = build_app(settings, store, derived, bootstrap)
-        worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+        worker = service_worker(app, settings.log_level)
         log.info(
             "worker consuming %s, %s and %s from %s",
             settings.topic_events,
