@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 # How often derived state catches up with the rows: what it may trail them by.
 DERIVE_SECONDS = 1.0
 
+# Most offsets one run derives from. A run's memory grows with what it covers (the closure
+# walks, the pairs they improve): 200,000 training runs derived in one run took a process
+# to 750 MB, 20,000 at a time to 410 MB (5.0 s against 4.4 s). A worker started after a long
+# stop, with millions of rows to catch up on, takes them this many at a time.
+DERIVE_MAX_RECORDS = 20_000
+
 Ranges = dict[Partition, tuple[int, int]]
 
 # A step brings some derived state up to date with the rows stored from some offsets (it
@@ -52,6 +58,22 @@ def merged(ranges: Ranges, firsts: dict[Partition, int], lasts: dict[Partition, 
         lo, hi = out.get(tp, (first, last))
         out[tp] = (min(lo, first), max(hi, last))
     return out
+
+
+def split(ranges: Ranges, limit: int) -> tuple[Ranges, Ranges]:
+    """``ranges`` cut to about ``limit`` offsets, each partition taking an even share from
+    its first offset on, and the ranges left over."""
+    if not ranges:
+        return {}, {}
+    share = max(1, limit // len(ranges))
+    now: Ranges = {}
+    later: Ranges = {}
+    for tp, (lo, hi) in ranges.items():
+        cut = lo + share - 1
+        now[tp] = (lo, min(hi, cut))
+        if cut < hi:
+            later[tp] = (cut + 1, hi)
+    return now, later
 
 
 def union(a: Ranges, b: Ranges) -> Ranges:
@@ -82,11 +104,19 @@ class Derivation:
     """Runs the steps over what was stored since the last run, on a thread of its own (one
     at a time); :meth:`stored` may be called from any thread."""
 
-    def __init__(self, store: Store, steps: Sequence[Step], topics: Sequence[str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        steps: Sequence[Step],
+        topics: Sequence[str],
+        max_records: int = DERIVE_MAX_RECORDS,
+    ) -> None:
         self.store = store
         self.steps = list(steps)
         self.topics = list(topics)  # the topics whose rows call for steps
+        self.max_records = max_records
         self.pending: Ranges = {}
+        self.behind = False  # the last run left stored offsets for the next one
         self.lock = threading.Lock()  # stored() may run on another thread than run()
         self.resumed = False
         self.runs = 0
@@ -97,13 +127,15 @@ class Derivation:
             self.pending = merged(self.pending, firsts, lasts)
 
     def run(self) -> int:
-        """Run the steps over every range stored since the last run; returns the records
-        (offsets) covered. A failure keeps the ranges for the next run."""
+        """Run the steps over the ranges stored since the last run, at most about
+        ``max_records`` offsets of them (the rest is left for the next run, and ``behind``
+        set); returns the offsets covered. A failure keeps the ranges for the next run."""
         if not self.resumed:
             self.stored(*self.unfinished())
             self.resumed = True
         with self.lock:
-            ranges, self.pending = self.pending, {}
+            ranges, self.pending = split(self.pending, self.max_records)
+            self.behind = bool(self.pending)
         if not ranges:
             return 0
         try:
@@ -112,6 +144,7 @@ class Derivation:
             # Kept for the next run, merged with what was stored meanwhile.
             with self.lock:
                 self.pending = union(self.pending, ranges)
+            self.behind = False  # retried after the usual pause, not at once
             raise
         self.runs += 1
         return sum(hi - lo + 1 for lo, hi in ranges.values())

@@ -203,6 +203,7 @@ def build_app(settings: Settings, store: Store, derived: Store, bootstrap: str) 
             functools.partial(propagate_tags, derived),
         ],
         topics=[settings.topic_events, settings.topic_openlineage],
+        max_records=settings.derive_max_records,
     )
     # Batches of our current graph events are mapped by ClickHouse; the rest as below.
     processor = StagedGraphProcessor(
@@ -253,7 +254,8 @@ def build_app(settings: Settings, store: Store, derived: Store, bootstrap: str) 
         while True:
             started = loop.time()
             await on_derive_thread("deriving state", derivation.run, DERIVE_SECONDS)
-            await asyncio.sleep(max(0.0, DERIVE_SECONDS - (loop.time() - started)))
+            if not derivation.behind:
+                await asyncio.sleep(max(0.0, DERIVE_SECONDS - (loop.time() - started)))
 
     @app.timer(interval=SWEEP_SECONDS)  # type: ignore[untyped-decorator]
     async def sweep_attributions() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.derived import Derivation, Ranges, merged, stored_from, union
+from processors.derived import Derivation, Ranges, merged, split, stored_from, union
 from processors.sinks.clickhouse import ClickHouseSink
 from processors.store.connect import Store
 from tests.processors.test_recovery import batch_of
@@ -45,6 +45,16 @@ def test_union_covers_both_sets_of_ranges() -> None:
     b = {("t", 0): (20, 29), ("u", 0): (1, 1)}
     assert union(a, b) == {("t", 0): (5, 29), ("t", 1): (3, 4), ("u", 0): (1, 1)}
     assert union(a, {}) == a
+
+
+def test_split_gives_each_partition_an_even_share_and_keeps_the_rest() -> None:
+    ranges = {("t", 0): (100, 199), ("t", 1): (5, 9)}
+    now, later = split(ranges, 20)
+    assert now == {("t", 0): (100, 109), ("t", 1): (5, 9)}
+    assert later == {("t", 0): (110, 199)}
+    assert split(ranges, 1000) == (ranges, {})
+    assert split({("t", 0): (0, 9)}, 0) == ({("t", 0): (0, 0)}, {("t", 0): (1, 9)})
+    assert split({}, 10) == ({}, {})
 
 
 def test_stored_from_gives_the_offset_condition_of_its_ranges() -> None:
@@ -110,3 +120,26 @@ def test_a_failed_step_keeps_its_ranges_for_the_next_run(store: Store) -> None:
     derivation.stored({("events", 0): 3}, {("events", 0): 4})
     assert derivation.run() == 5
     assert "src_offset BETWEEN 0 AND 4" in calls[1]
+
+
+def test_a_worker_catching_up_derives_in_bounded_runs_that_cover_everything(
+    store: Store,
+) -> None:
+    # Stored by a worker that stopped before its steps ran: 30 offsets of partition 0, 6 of
+    # partition 1.
+    store_offsets(store, range(0, 30))
+    store_offsets(store, range(0, 6), partition=1)
+    seen = Seen(store)
+    derivation = Derivation(store, [seen], topics=["events"], max_records=20)
+    covered = [derivation.run()]
+    assert derivation.behind
+    while derivation.behind:
+        covered.append(derivation.run())
+    assert covered == [16, 20]  # 10 a partition while both have offsets left, then 20
+    assert not derivation.behind
+    assert derivation.run() == 0
+    # Every row went to exactly one run: each TrainingRun makes two edges.
+    assert sum(edges for edges, _, _, _ in seen.runs) == 2 * 36
+    assert sum(trained for _, trained, _, _ in seen.runs) == 36
+    # Progress is kept run by run: a new worker has nothing left to take up.
+    assert Derivation(store, [Seen(store)], topics=["events"]).run() == 0
