@@ -15,6 +15,7 @@ from pathlib import Path
 
 from collector.config import Settings
 from processors.errors import LocalStackError
+from processors.footprint import MALLOC_ENV
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def start(settings: Settings, env: dict[str, str], timeout: float = 60.0) -> Wor
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "processors.cli", "worker"],
-            env=env,
+            env={**MALLOC_ENV, **env},  # the caller's environment may say otherwise
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -26,6 +26,10 @@ def processes_using(folder: Path) -> list[int]:
     return found
 
 
+def cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def test_up_twice_demo_down_leaves_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     settings = Settings(state_dir=state, worker_port=free_port(), topic_partitions=2)
@@ -34,6 +38,11 @@ def test_up_twice_demo_down_leaves_nothing(tmp_path: Path) -> None:
     assert "kafka: running at 127.0.0.1:" in first.stdout
     running = sorted(processes_using(state))
     assert len(running) == 2, running  # one broker, one worker
+    [worker] = [p for p in running if b"processors.cli\0worker" in cmdline(p)]
+    # glibc's threshold for blocks mapped on their own, fixed from the start (footprint.py)
+    assert (
+        b"\0MALLOC_MMAP_THRESHOLD_=262144\0" in b"\0" + Path(f"/proc/{worker}/environ").read_bytes()
+    )
 
     again = run_cli(settings, "up", timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
