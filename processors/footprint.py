@@ -14,6 +14,7 @@ import gc
 import os
 import re
 import sys
+from typing import Any
 
 # Objects allocated, net, before Python's youngest-generation cycle collection (default 700).
 # A batch makes millions of tuples and dicts that all live until it is stored; at the default
@@ -34,7 +35,7 @@ JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:500,muzzy_decay_ms:0"
 # batches those blocks are carved from the heap, where freed space is kept, not returned.
 # A fixed threshold keeps every block above it in a mapping of its own, unmapped when freed:
 # `lineage bench ingest --kind inferences --events 2000000` held 401-409 MB steady and
-# 461-464 MB peak with it, 436-464 and 489-509 MB without (two runs each, alternating).
+# 446-464 MB peak with it, 436-470 and 489-514 MB without (four runs each, one session).
 MMAP_THRESHOLD = 256 << 10
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
 # The same, for the environment of a worker about to start: read by glibc when the process
@@ -81,12 +82,18 @@ def lean_worker_process() -> None:
 def fix_mmap_threshold(size: int) -> bool:
     """Have glibc's malloc map every block of ``size`` bytes or more on its own, whatever was
     freed before; returns whether it could (False where the C library is not glibc)."""
+    mallopt = _libc_function("mallopt")
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, size))
+
+
+def _libc_function(name: str) -> Any:
+    """The C library's function ``name``, or None where there is no such library or
+    function (not Linux, not glibc)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return getattr(libc, name)
     except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, size))
+        return None
 
 
 def release_library_pages(library: str) -> int:
@@ -102,9 +109,10 @@ def release_library_pages(library: str) -> int:
     try:
         with open("/proc/self/smaps") as fh:
             smaps = fh.read()
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        madvise = libc.madvise
-    except (OSError, AttributeError):
+    except OSError:
+        return 0
+    madvise = _libc_function("madvise")
+    if madvise is None:
         return 0
     madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     candidates: list[tuple[int, int]] = []
