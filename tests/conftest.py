@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from collector.config import Settings
 from processors.errors import ProcessorError
+from processors.local_clickhouse import LocalClickHouse
 from processors.local_kafka import LocalKafka
 from processors.local_worker import answers
 from processors.query_runner import EndpointRunner, Table
@@ -45,6 +46,19 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(f"cannot start the test Kafka broker: {exc}", pytrace=False)
     yield bootstrap
     kafka.down()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClickHouse]:
+    """A ClickHouse server for the session (chDB's engine serving HTTP in a process of its
+    own; see processors.local_clickhouse). Tests take a database of their own on it."""
+    server = LocalClickHouse(tmp_path_factory.mktemp("clickhouse"))
+    try:
+        server.up()
+    except ProcessorError as exc:
+        pytest.fail(f"cannot start the test ClickHouse server: {exc}", pytrace=False)
+    yield server
+    server.down()
 
 
 @pytest.fixture(scope="session")

@@ -319,6 +319,8 @@ def _open_server(url: str, access: ServerAccess) -> Store:
 
     try:
         client = connect()
+        # Until it exists, naming the database on a request fails it, CREATE included.
+        client.database = None
     except ClickHouseError as exc:
         raise StoreError(
             f"ClickHouse at {shown} is unreachable: {_hide(_short(exc), hidden)}. Is the "
@@ -327,6 +329,7 @@ def _open_server(url: str, access: ServerAccess) -> Store:
         ) from None
     try:
         client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        client.database = database
     except ClickHouseError as exc:
         raise StoreError(
             f"ClickHouse at {shown} refused to use database {database!r}: "

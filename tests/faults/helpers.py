@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector.config import Settings
-from tests.conftest import REPO, WorkerProcess, child_env, run_cli
+from processors.local_clickhouse import LocalClickHouse
+from tests.conftest import REPO, WorkerProcess, child_env, free_port, run_cli
 from tests.faults.workload import counts, expected
 
 
@@ -73,11 +75,52 @@ def lag_is_zero(settings: Settings, topics: list[str], timeout: float = 60) -> N
     deadline = time.monotonic() + timeout
     for topic in topics:
         ends = end_offsets(settings, topic)
-        while (got := committed(settings, topic)) != ends:
-            if all(got[p] == end or (end == 0 and got[p] < 0) for p, end in ends.items()):
-                break
+        while not caught_up(got := committed(settings, topic), ends):
             assert time.monotonic() < deadline, f"{topic}: committed {got}, ends {ends}"
             time.sleep(0.3)
+
+
+def on_server(settings: Settings, server: LocalClickHouse) -> Settings:
+    """``settings`` writing to a database of their own on ``server``, over 4 partitions."""
+    url = server.url(f"scale_{uuid.uuid4().hex[:8]}")
+    assert url is not None, "the test ClickHouse server is not running"
+    return settings.replace(clickhouse_url=url, topic_partitions=4)
+
+
+def member(shared: Settings, n: int) -> Settings:
+    """Worker ``n`` of the group: the same topics, group and store; its own port and folder."""
+    return shared.replace(worker_port=free_port(), state_dir=shared.state_dir / f"worker{n}")
+
+
+def consumed(settings: Settings) -> float:
+    return metric_total(settings, "lineage_records_consumed_total")
+
+
+def caught_up(committed: dict[int, int], ends: dict[int, int]) -> bool:
+    """Committed offsets at the end of every partition (an empty one has no commit)."""
+    return all(committed[p] == end or (end == 0 and committed[p] < 0) for p, end in ends.items())
+
+
+def wait_for_group(settings: Settings, workers: int, timeout: float = 90) -> None:
+    """Wait until the worker group is stable with each of a worker's consumers (one per
+    topic, named by client id) there ``workers`` times, each assigned partitions: the
+    rebalance after workers joined or left is over."""
+    from confluent_kafka import ConsumerGroupState
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    deadline = time.monotonic() + timeout
+    per_consumer: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        group = admin.describe_consumer_groups([settings.consumer_group])
+        seen = group[settings.consumer_group].result(timeout=10)
+        per_consumer = {}
+        for m in seen.members:
+            if m.assignment.topic_partitions:
+                per_consumer[m.client_id] = per_consumer.get(m.client_id, 0) + 1
+        if seen.state == ConsumerGroupState.STABLE and set(per_consumer.values()) == {workers}:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the group never settled with {workers} workers: {per_consumer}")
 
 
 def store_counts(settings: Settings, sql: str) -> list[list[object]]:
@@ -182,10 +225,11 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
 
 
 def wait_for_commits(settings: Settings, topic: str, timeout: float = 30) -> dict[int, int]:
-    """The group's committed offsets once they reach the end of ``topic``."""
+    """The group's committed offsets once they reach the end of ``topic`` (an empty
+    partition has nothing to commit)."""
     deadline = time.monotonic() + timeout
     ends = end_offsets(settings, topic)
-    while (got := committed(settings, topic)) != ends:
+    while not caught_up(got := committed(settings, topic), ends):
         assert time.monotonic() < deadline, f"committed {got}, end offsets {ends}"
         time.sleep(0.2)
     return got
