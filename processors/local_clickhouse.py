@@ -33,6 +33,7 @@ import urllib.request
 from pathlib import Path
 
 from processors.errors import LocalStackError
+from processors.local_worker import log_tail
 
 HOST = "127.0.0.1"
 _PID = "clickhouse.pid"
@@ -97,7 +98,7 @@ class LocalClickHouse:
             if proc.poll() is not None:
                 raise LocalStackError(
                     f"the local ClickHouse server exited with code {proc.returncode} while "
-                    f"starting; see {self.log_file}:\n{_tail(self.log_file)}"
+                    f"starting; see {self.log_file}:\n{log_tail(self.log_file)}"
                 )
             if (url := self.url(database)) is not None and _pings(url):
                 return url
@@ -105,7 +106,7 @@ class LocalClickHouse:
         self.down()
         raise LocalStackError(
             f"the local ClickHouse server did not answer within {timeout:.0f}s; see "
-            f"{self.log_file}:\n{_tail(self.log_file)}"
+            f"{self.log_file}:\n{log_tail(self.log_file)}"
         )
 
     def down(self, timeout: float = 30.0) -> bool:
@@ -165,7 +166,9 @@ def serve(folder: Path) -> int:
     result = engine.query(script, "TabSeparated", path=str(folder / _DATA))
     error = result.error_message()
     if error:
-        print(f"the ClickHouse engine stopped with an error: {error}", file=sys.stderr)
+        # The engine appends its stack trace: not what someone starting a server needs.
+        reason = error.split(", Stack trace", 1)[0].split("\n", 1)[0]
+        print(f"the ClickHouse engine stopped with an error: {reason}", file=sys.stderr)
         return 1
     print("stopped on request", file=sys.stderr)
     return 0
@@ -202,13 +205,6 @@ def _pings(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 if __name__ == "__main__":

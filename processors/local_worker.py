@@ -94,7 +94,7 @@ def start(settings: Settings, env: dict[str, str], timeout: float = 60.0) -> Wor
         if proc.poll() is not None:
             raise LocalStackError(
                 f"the worker exited with code {proc.returncode} while starting; "
-                f"see {log_file}:\n{_tail(log_file)}"
+                f"see {log_file}:\n{log_tail(log_file)}"
             )
         if answers(_query_url(settings)):
             return status(settings)
@@ -102,7 +102,7 @@ def start(settings: Settings, env: dict[str, str], timeout: float = 60.0) -> Wor
     stop(settings)
     raise LocalStackError(
         f"the worker did not answer at {_query_url(settings)} within {timeout:.0f}s; "
-        f"see {log_file}:\n{_tail(log_file)}"
+        f"see {log_file}:\n{log_tail(log_file)}"
     )
 
 
@@ -124,7 +124,8 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
     return True
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log, for an error message about a local service."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
