@@ -10,8 +10,9 @@ That statement reads a named pipe, so it blocks until :meth:`LocalClickHouse.dow
 line to it; then the listener closes and the process exits.
 
 Its limits, all of them fine for a local trial or a test of several workers: one process,
-loopback only, the ``default`` user without a password, HTTP only (no TLS), and no
-``ON CLUSTER`` (there is no Keeper). The folder holds ``config/config.xml`` (what
+loopback only, HTTP only (no TLS), and no ``ON CLUSTER`` (there is no Keeper). Users are the
+``default`` one, without a password, and any given in server-format files (a deployment's
+``users.d``). The folder holds ``config/config.xml`` and ``config/users.xml`` (what
 clickhouse-local reads from its working directory at start), ``data/``, the pid, the port and
 the log.
 
@@ -24,12 +25,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from processors.errors import LocalStackError
@@ -50,15 +53,44 @@ _SERVER_CONFIG = f"""<clickhouse>
     <listen_host>{HOST}</listen_host>
     <http_port>0</http_port>
     <logger><level>warning</level></logger>
+    <users_config>users.xml</users_config>
 </clickhouse>
 """
+# The default user, as clickhouse-local has it; more users come from users.d/ (merged in by
+# ClickHouse's config processor, as on a server).
+_USERS_CONFIG = f"""<clickhouse>
+    <profiles><default/></profiles>
+    <quotas><default/></quotas>
+    <users>
+        <default>
+            <password></password>
+            <networks><ip>{HOST}</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+</clickhouse>
+"""
+_USERS_D = "config/users.d"
 
 
 class LocalClickHouse:
-    """Start, stop and find the local ClickHouse server of one folder."""
+    """Start, stop and find the local ClickHouse server of one folder.
 
-    def __init__(self, folder: Path) -> None:
+    ``users`` are user files in the server's format (``<clickhouse><users>...``), such as a
+    deployment's ``users.d/*.xml``; ``environment`` is added to the server's, for what those
+    files read from it (``<password from_env="..."/>``).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        users: Sequence[Path] = (),
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
         self.folder = folder.resolve()
+        self.users = list(users)
+        self.environment = dict(environment or {})
 
     @property
     def log_file(self) -> Path:
@@ -84,12 +116,18 @@ class LocalClickHouse:
         self.folder.mkdir(parents=True, exist_ok=True)
         for stale in (_PID, _PORT):
             (self.folder / stale).unlink(missing_ok=True)
+        users_d = self.folder / _USERS_D
+        shutil.rmtree(users_d, ignore_errors=True)
+        users_d.mkdir(parents=True)
+        for user in self.users:
+            shutil.copyfile(user, users_d / user.name)
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", _MARK, str(self.folder)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.environment},
                 start_new_session=True,  # outlives whoever started it, like a server
             )
         (self.folder / _PID).write_text(str(proc.pid))
@@ -141,17 +179,19 @@ def serve(folder: Path) -> int:
     folder = folder.resolve()
     (folder / _CONFIG).parent.mkdir(parents=True, exist_ok=True)
     (folder / _CONFIG).write_text(_SERVER_CONFIG)
+    (folder / _CONFIG).with_name("users.xml").write_text(_USERS_CONFIG)
     stop = folder / _STOP
     if not stop.is_fifo():
         stop.unlink(missing_ok=True)
         os.mkfifo(stop)
     port = folder / _PORT
     port.unlink(missing_ok=True)
+    # The private entry point is the one that runs clickhouse-local's main(), where the
+    # listeners live; chdb.connect() starts the engine without them. (Importing chdb opens
+    # a connection of its own: done before the move below, it does not read our config.)
+    engine = importlib.import_module("chdb._chdb")
     # clickhouse-local reads config.xml from its working directory when it starts.
     os.chdir(folder / _CONFIG.split("/")[0])
-    # The private entry point is the one that runs clickhouse-local's main(), where the
-    # listeners live; chdb.connect() starts the engine without them.
-    engine = importlib.import_module("chdb._chdb")
 
     script = "; ".join(
         (
@@ -169,6 +209,9 @@ def serve(folder: Path) -> int:
         # The engine appends its stack trace: not what someone starting a server needs.
         reason = error.split(", Stack trace", 1)[0].split("\n", 1)[0]
         print(f"the ClickHouse engine stopped with an error: {reason}", file=sys.stderr)
+        return 1
+    if result.bytes().strip() in (b"", b"0"):  # the pipe's read ended, but nobody wrote
+        print("the ClickHouse engine stopped by itself; see the lines above", file=sys.stderr)
         return 1
     print("stopped on request", file=sys.stderr)
     return 0

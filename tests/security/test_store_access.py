@@ -4,18 +4,25 @@ The TLS endpoint is a real one: the secured Kafka broker's port, whose certifica
 CA signed. Without that CA the client refuses the certificate; with it the handshake
 passes and the client fails further on (it is no ClickHouse): both prove the setting was
 passed through, and neither message may hold a password.
+
+The user is a real one too: the compose stack's worker user, its file as deployed, on a local
+ClickHouse server; a worker logged in as it must do everything a worker does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from collector import DatasetRef, LineageClient
+from collector.config import Settings
 from collector.security import Secret
 from processors.errors import StoreError
+from processors.local_clickhouse import LocalClickHouse
 from processors.store import ServerAccess, open_configured, open_store
-from tests.conftest import run_cli
+from tests.conftest import REPO, WorkerProcess, run_cli
 from tests.security.conftest import SecureKafka
 
 URL_PASSWORD = "url-password-" + "u" * 16
@@ -68,3 +75,55 @@ def test_settings_open_the_store_with_their_access(
     assert done.returncode == 1, out
     assert "Traceback" not in out and SETTING_PASSWORD not in out
     assert "unreachable" in done.stderr.strip().splitlines()[-1]
+
+
+WORKER_PASSWORD = "worker-password-" + "w" * 16
+DEPLOYED_USER = REPO / "deploy" / "compose" / "clickhouse" / "users.d" / "lineage.xml"
+
+
+@pytest.fixture(scope="module")
+def deployed_user_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A ClickHouse server whose only user besides ``default`` is the compose stack's worker
+    user, file and all, with its password from the environment as compose gives it."""
+    server = LocalClickHouse(
+        tmp_path_factory.mktemp("deployed-user"),
+        users=[DEPLOYED_USER],
+        environment={"CLICKHOUSE_PASSWORD": WORKER_PASSWORD},
+    )
+    url = server.up("lineage")
+    yield url
+    server.down()
+
+
+def test_the_deployed_worker_user_has_every_right_a_worker_needs(
+    deployed_user_server: str, settings: Settings
+) -> None:
+    """Pass: a worker logged in as the compose stack's user (its grants, nothing more)
+    creates the tables, stores training lineage and predictions made before it, and derives
+    their attribution and the model's closure: the rights the runbook lists suffice."""
+    url = deployed_user_server.replace("http://", "http://lineage@")
+    worker_settings = settings.replace(
+        clickhouse_url=url, clickhouse_password=Secret(WORKER_PASSWORD)
+    )
+    worker = WorkerProcess(worker_settings).start()
+    try:
+        with LineageClient.from_settings(worker_settings, namespace="acl") as client:
+            client.emit_inference("p-1", model="m", model_version="1", output="x")
+            worker.wait_for("SELECT 1 FROM inferences WHERE inference_id = 'p-1'", 1)
+            client.emit_training_run("m", "1", [DatasetRef("d", "v1", "train")])
+        worker.wait_for("SELECT 1 FROM inferences WHERE inference_id = 'p-1' AND resolved = 1", 1)
+        worker.wait_for("SELECT ancestor FROM model_upstream FINAL", 2)
+        assert "ACCESS_DENIED" not in worker.log(), worker.log()[-3000:]
+    finally:
+        worker.stop()
+
+
+def test_a_wrong_password_is_refused_in_one_line_without_the_password(
+    deployed_user_server: str, settings: Settings
+) -> None:
+    url = deployed_user_server.replace("http://", "http://lineage@")
+    wrong = settings.replace(clickhouse_url=url, clickhouse_password=Secret(SETTING_PASSWORD))
+    done = run_cli(wrong, "sql", "SELECT 1")
+    assert done.returncode != 0
+    assert "Authentication failed" in done.stderr, done.stderr
+    assert SETTING_PASSWORD not in done.stderr and "Traceback" not in done.stderr
