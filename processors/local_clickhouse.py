@@ -54,6 +54,7 @@ _SERVER_CONFIG = f"""<clickhouse>
     <http_port>0</http_port>
     <logger><level>warning</level></logger>
     <users_config>users.xml</users_config>
+    <keep_alive_timeout>3</keep_alive_timeout>
 </clickhouse>
 """
 # The default user, as clickhouse-local has it; more users come from users.d/ (merged in by

@@ -203,6 +203,10 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.settings.worker_port}/sql"
 
     def start(self, timeout: float = 60) -> WorkerProcess:
+        return self.launch().ready(timeout)
+
+    def launch(self) -> WorkerProcess:
+        """Start the process without waiting for it (see :meth:`ready`)."""
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -212,6 +216,11 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
                 cwd=REPO,
             )
+        return self
+
+    def ready(self, timeout: float = 60) -> WorkerProcess:
+        """Wait until the launched worker answers queries."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -2,13 +2,35 @@
 
 Each migration's statements are themselves idempotent (``IF NOT EXISTS``), so a migration cut
 short by a crash is simply run again. Never edit a released migration: add a new one.
+
+On a ClickHouse server, workers started together would migrate together, and a migration
+that rebuilds a table (copy, exchange, drop) is not safe to run twice at once. So one worker
+migrates at a time, holding a lock: the table ``schema_migrations_lock``, which only one
+``CREATE TABLE`` can make; the others wait for it to go, then find the work done. As with
+other migration tools' lock tables, a holder killed mid-migration leaves it behind: the
+waiting workers say so, and it is dropped by hand. (An embedded store has one process.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from processors.errors import StoreError
 from processors.store.connect import Store
+
+log = logging.getLogger(__name__)
+
+LOCK = "schema_migrations_lock"
+# How long a worker waits for another to migrate before it gives up and says why. Rebuilds
+# of a large store's projections take minutes.
+LOCK_WAIT_SECONDS = 900.0
+_LOCK_REPORT_SECONDS = 30.0
 
 # The columns of the attributions view (migrations 4 and 14): a prediction with the training
 # data that may have influenced it, looked up by the model version that served it.
@@ -1119,8 +1141,69 @@ def applied_versions(store: Store) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
+@contextlib.contextmanager
+def migration_lock(
+    store: Store,
+    wait: float = LOCK_WAIT_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+    pause: Callable[[float], None] = time.sleep,
+) -> Iterator[None]:
+    """Hold the store's migration lock (see the module's docstring) while the body runs."""
+    holder = f"{socket.gethostname()} pid {os.getpid()}"
+    started = clock()
+    reported = started
+    while not take_lock(store, holder):
+        now = clock()
+        held = _holder(store)
+        if now - started > wait:
+            raise StoreError(
+                f"another worker ({held}) has held the migration lock of database "
+                f"{store.database!r} for over {wait:.0f}s. If no worker is migrating (one was "
+                f"killed while it did), drop the lock: DROP TABLE `{store.database}`.{LOCK}"
+            )
+        if now - reported >= _LOCK_REPORT_SECONDS:
+            log.warning("waiting for %s to finish migrating the store", held)
+            reported = now
+        pause(0.5)
+    try:
+        yield
+    finally:
+        store.command(f"DROP TABLE IF EXISTS {LOCK}")
+
+
+def take_lock(store: Store, holder: str) -> bool:
+    """Take the migration lock for ``holder`` if nobody has it; True if taken."""
+    try:
+        store.command(
+            f"CREATE TABLE {LOCK} (holder String, since DateTime64(3, 'UTC') DEFAULT now64(3)) "
+            "ENGINE = Memory"
+        )
+    except StoreError as exc:
+        if "TABLE_ALREADY_EXISTS" in str(exc):
+            return False
+        raise
+    store.client.insert(LOCK, [[holder]], column_names=["holder"])
+    return True
+
+
+def _holder(store: Store) -> str:
+    with contextlib.suppress(StoreError):
+        rows = store.query(f"SELECT holder, since FROM {LOCK} LIMIT 1").result_rows
+        if rows:
+            return f"{rows[0][0]}, since {rows[0][1]:%Y-%m-%d %H:%M:%S} UTC"
+    return "a worker"
+
+
 def migrate(store: Store, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
-    """Apply every migration not yet recorded; returns the versions applied now."""
+    """Apply every migration not yet recorded; returns the versions applied now. On a server,
+    under the migration lock."""
+    if store.embedded:
+        return _migrate(store, migrations)
+    with migration_lock(store):
+        return _migrate(store, migrations)
+
+
+def _migrate(store: Store, migrations: tuple[Migration, ...]) -> list[int]:
     store.command(
         """
         CREATE TABLE IF NOT EXISTS schema_migrations (

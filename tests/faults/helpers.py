@@ -101,6 +101,15 @@ def caught_up(committed: dict[int, int], ends: dict[int, int]) -> bool:
     return all(committed[p] == end or (end == 0 and committed[p] < 0) for p, end in ends.items())
 
 
+def start_group(shared: Settings, workers: int) -> list[WorkerProcess]:
+    """``workers`` workers of ``shared``'s group, started at once as a deployment's replicas
+    are (the first on ``shared``'s own port and folder), each answering queries."""
+    group = [WorkerProcess(shared)] + [WorkerProcess(member(shared, n)) for n in range(1, workers)]
+    for w in group:
+        w.launch()
+    return [w.ready() for w in group]
+
+
 def wait_for_group(settings: Settings, workers: int, timeout: float = 90) -> None:
     """Wait until the worker group is stable with each of a worker's consumers (one per
     topic, named by client id) there ``workers`` times, each assigned partitions: the

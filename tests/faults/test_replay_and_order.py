@@ -19,9 +19,9 @@ from tests.faults.conftest import sized
 from tests.faults.helpers import (
     Outcome,
     consumed,
-    member,
     on_server,
     reset_to_earliest,
+    start_group,
     wait_for_commits,
     wait_for_group,
 )
@@ -208,8 +208,7 @@ def test_scenario10_three_workers_on_a_clickhouse_server_build_the_same_graph(
     graph = [r for r in records if r.kind != "inferences"]
     rnd.shuffle(preds)
     rnd.shuffle(graph)
-    workers = [WorkerProcess(shared).start()]
-    workers += [WorkerProcess(member(shared, n)).start() for n in (1, 2)]
+    workers = start_group(shared, 3)
     try:
         wait_for_group(shared, workers=3)
         produce(shared, repeated(rnd, preds), rnd)

@@ -16,9 +16,9 @@ from tests.faults.helpers import (
     exactly_once,
     kill,
     lag_is_zero,
-    member,
     on_server,
     random_pause,
+    start_group,
 )
 from tests.faults.workload import Flow
 
@@ -39,8 +39,7 @@ def test_three_workers_on_a_server_share_partitions_and_survive_a_kill_exactly_o
     complete, and the group's lag is zero."""
     rnd = random.Random(4)
     shared = on_server(settings, clickhouse_server)
-    workers = [WorkerProcess(shared).start()]  # the first creates the tables
-    workers += [WorkerProcess(member(shared, n)).start() for n in (1, 2)]
+    workers = start_group(shared, 3)
     flow = Flow(shared)
     kills = sized(1, 3)
     try:
