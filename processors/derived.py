@@ -101,6 +101,11 @@ def stored_from(ranges: Ranges) -> str:
     )
 
 
+def _pairs(partitions: Sequence[Partition]) -> str:
+    """An SQL tuple literal of (topic, partition) pairs, for ``(topic, partition) IN``."""
+    return "(" + ", ".join(f"({quote(t)}, {p})" for t, p in partitions) + ")"
+
+
 class Derivation:
     """Runs the steps over what was stored since the last run, on a thread of its own (one
     at a time); :meth:`stored` may be called from any thread."""
@@ -117,6 +122,9 @@ class Derivation:
         self.topics = list(topics)  # the topics whose rows call for steps
         self.max_records = max_records
         self.pending: Ranges = {}
+        # The last offset of each partition the steps have run over, as far as this worker
+        # knows: read from derived_progress the first time it derives a partition.
+        self.derived_to: dict[Partition, int] = {}
         self.behind = False  # the last run left stored offsets for the next one
         self.lock = threading.Lock()  # stored() may run on another thread than run()
         self.resumed = False
@@ -134,6 +142,7 @@ class Derivation:
         if not self.resumed:
             self.stored(*self.unfinished())
             self.resumed = True
+        self.take_up_from_progress()
         with self.lock:
             ranges, self.pending = split(self.pending, self.max_records)
             self.behind = bool(self.pending)
@@ -141,6 +150,8 @@ class Derivation:
             return 0
         try:
             self.derive(ranges)
+            for tp, (_, hi) in ranges.items():
+                self.derived_to[tp] = max(self.derived_to.get(tp, -1), hi)
         except BaseException:
             # Kept for the next run, merged with what was stored meanwhile.
             with self.lock:
@@ -149,6 +160,36 @@ class Derivation:
             raise
         self.runs += 1
         return sum(hi - lo + 1 for lo, hi in ranges.values())
+
+    def take_up_from_progress(self) -> None:
+        """Widen the pending range of each partition new to this worker down to just after
+        the partition's recorded progress.
+
+        With several workers a partition changes hands: a worker that stored rows and died
+        before its next run leaves them underived, and its partitions' new owners store
+        and derive only later offsets. Recording their progress would then pass over the
+        rows in between for good; starting each partition's first run where its progress
+        stands derives them. (Steps are idempotent: a range derived twice costs time only.)
+        """
+        # Under the lock throughout, so that no partition joins between the reading of
+        # progress and the widening; the query runs only when a partition is new here.
+        with self.lock:
+            new = [tp for tp in self.pending if tp not in self.derived_to]
+            if new:
+                known = {
+                    (t, int(p)): int(o)
+                    for t, p, o in self.store.query(
+                        "SELECT topic, partition, max(offset) FROM derived_progress "
+                        f"WHERE (topic, partition) IN {_pairs(new)} GROUP BY topic, partition"
+                    ).result_rows
+                }
+                for tp in new:
+                    # A partition never derived from starts at its first offset.
+                    self.derived_to[tp] = known.get(tp, -1)
+            # Also for a partition this worker derived from before, then lost and got
+            # back: from where it left off, covering what another owner left underived.
+            for tp, (lo, hi) in self.pending.items():
+                self.pending[tp] = (min(lo, self.derived_to[tp] + 1), hi)
 
     def derive(self, ranges: Ranges) -> None:
         started = time.monotonic()

@@ -47,9 +47,9 @@ def test_three_workers_on_a_server_share_partitions_and_survive_a_kill_exactly_o
         for _ in range(kills):
             victim = rnd.choice((1, 2))
             kill(workers[victim])
-            random_pause(rnd, 1.0, 3.0)
+            random_pause(rnd, 0.5, 1.5)
             workers[victim] = WorkerProcess(workers[victim].settings).start()
-        random_pause(rnd, 1.0, 2.0)
+        random_pause(rnd, 0.5, 1.0)
         events, models = flow.stop()
         exactly_once("scale-out", workers[0], events, models, kills, timeout=240)
         lag_is_zero(shared, [shared.topic_events, shared.topic_inferences], timeout=120)

@@ -31,7 +31,7 @@ def test_scenario1_killed_after_insert_before_commit_repeatedly_under_load_exact
     rnd = random.Random(1)
     log = settings.state_dir / "killed.log"
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    kills = sized(3, 10)
+    kills = sized(2, 10)
     flow = Flow(settings)
     try:
         for _ in range(kills):
@@ -62,7 +62,7 @@ def test_scenario2_killed_inside_inserts_loses_and_duplicates_nothing(settings: 
     settings = settings.replace(batch_size=5000)
     store_dir = settings.state_dir / "chdb"
     kills = 0
-    for _ in range(sized(3, 12)):
+    for _ in range(sized(2, 12)):
         worker = WorkerProcess(settings).start()
         assert kill_inside_an_insert(worker, store_dir), worker.log()[-3000:]
         kills += 1
@@ -82,7 +82,7 @@ def test_scenario3_restart_storm_with_chdb_loses_and_duplicates_nothing_lag_retu
     exactly once and the group's lag returns to zero."""
     rnd = random.Random(3)
     settings = settings.replace(batch_size=2000)
-    restarts = sized(4, 20)  # half SIGTERM, half SIGKILL
+    restarts = sized(2, 20)  # half SIGTERM, half SIGKILL
     flow = Flow(settings)
     try:
         for i in range(restarts):

@@ -102,6 +102,28 @@ def test_a_new_worker_takes_up_where_the_steps_stopped(store: Store) -> None:
     assert "src_partition = 1 AND src_offset BETWEEN 0 AND 3" in where
 
 
+def test_a_partition_taken_over_is_derived_from_its_progress_not_from_the_new_rows(
+    store: Store,
+) -> None:
+    """Pass: worker A derives offsets 0..9 of partition 0, stores 10..19 and dies before its
+    next run; worker B, running since before (it resumed when nothing was pending), is
+    given the partition and stores 20..24: its run covers 10..24, not only its own rows."""
+    a = Derivation(store, [Seen(store)], topics=["events"])
+    b_seen = Seen(store)
+    b = Derivation(store, [b_seen], topics=["events"])
+    assert b.run() == 0  # B is up and idle: its start-up catching up is behind it
+    store_offsets(store, range(0, 10))
+    a.stored({("events", 0): 0}, {("events", 0): 9})
+    a.run()
+    store_offsets(store, range(10, 20))  # A stores, commits, dies: never derived
+    store_offsets(store, range(20, 25))
+    b.stored({("events", 0): 20}, {("events", 0): 24})
+    assert b.run() == 15
+    [(edges, trained, _, where)] = b_seen.runs
+    assert (edges, trained) == (30, 15)
+    assert "src_partition = 0 AND src_offset BETWEEN 10 AND 24" in where
+
+
 def test_a_failed_step_keeps_its_ranges_for_the_next_run(store: Store) -> None:
     calls = []
 
