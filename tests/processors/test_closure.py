@@ -120,7 +120,7 @@ def random_dag(rng: random.Random, size: int) -> list[Edge]:
 def test_incremental_upkeep_equals_the_closure_walked_from_scratch(store: Store) -> None:
     rng = random.Random(7)
     graph = Graph(store)
-    for _ in range(24):
+    for _ in range(16):
         graph.clear()
         edges = random_dag(rng, rng.randint(3, 25))
         rng.shuffle(edges)
