@@ -26,8 +26,13 @@ GC_YOUNG_THRESHOLD = 100_000
 # chDB's allocator (its own jemalloc, which reads JE_MALLOC_CONF when the library loads)
 # keeps freed pages ten seconds for reuse. Each insert frees tens of MB, so under load that
 # held 150-250 MB more than the engine was using; returned after half a second, in the
-# background, they are not (measured with `lineage bench ingest --kind inferences`).
-JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:500,muzzy_decay_ms:0"
+# background, they are not (measured with `lineage bench ingest --kind inferences`). In a
+# graph backlog, inserts, merges and derive runs free memory several times a second, and
+# pages held half a second still added up to the worker's peaks: returned after 100 ms,
+# `lineage bench ingest --kind graph --events 200000` peaked at 444-471 MB where 466-533 MB
+# (high-water, eight runs each; README), for 1.2 more page faults an event, a few per cent
+# of its CPU. Returning them at once (0 ms) gave 405-409 MB but cost 40% more CPU.
+JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0"
 
 # Python's own buffers of a MB or more (fetched Kafka data, an Avro container of a batch of
 # predictions, an insert's payload) come from glibc's malloc. By default glibc raises its
@@ -55,7 +60,7 @@ def lean_worker_process() -> None:
       imports pandas and numpy on the first insert only to check whether the data is a
       DataFrame or an array. Together they keep about 90 MB resident. Both libraries treat
       them as optional.
-    * chDB's allocator gives freed memory back after half a second, not ten (see
+    * chDB's allocator gives freed memory back after 100 ms, not ten seconds (see
       JEMALLOC_CONF), unless JE_MALLOC_CONF says otherwise.
     * Blocks of Python's of MMAP_THRESHOLD or more are mapped each on its own and returned
       when freed (see MMAP_THRESHOLD); glibc only.
