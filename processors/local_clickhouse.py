@@ -27,7 +27,6 @@ import importlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -35,8 +34,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from processors.errors import LocalStackError
-from processors.local_worker import log_tail
+from processors.local_worker import start_detached
 
 HOST = "127.0.0.1"
 _PID = "clickhouse.pid"
@@ -122,30 +120,15 @@ class LocalClickHouse:
         users_d.mkdir(parents=True)
         for user in self.users:
             shutil.copyfile(user, users_d / user.name)
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", _MARK, str(self.folder)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.environment},
-                start_new_session=True,  # outlives whoever started it, like a server
-            )
-        (self.folder / _PID).write_text(str(proc.pid))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise LocalStackError(
-                    f"the local ClickHouse server exited with code {proc.returncode} while "
-                    f"starting; see {self.log_file}:\n{log_tail(self.log_file)}"
-                )
-            if (url := self.url(database)) is not None and _pings(url):
-                return url
-            time.sleep(0.1)
-        self.down()
-        raise LocalStackError(
-            f"the local ClickHouse server did not answer within {timeout:.0f}s; see "
-            f"{self.log_file}:\n{log_tail(self.log_file)}"
+        return start_detached(
+            [_MARK, str(self.folder)],
+            env={**os.environ, **self.environment},
+            log_file=self.log_file,
+            pid_file=self.folder / _PID,
+            what="the local ClickHouse server",
+            ready=lambda: url if (url := self.url(database)) and _pings(url) else None,
+            on_timeout=self.down,
+            timeout=timeout,
         )
 
     def down(self, timeout: float = 30.0) -> bool:

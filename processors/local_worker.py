@@ -10,12 +10,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from collector.config import Settings
 from processors.errors import LocalStackError
 from processors.footprint import MALLOC_ENV
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,32 +82,19 @@ def start(settings: Settings, env: dict[str, str], timeout: float = 60.0) -> Wor
     if current.running:
         return current
     settings.worker_state_dir.mkdir(parents=True, exist_ok=True)
-    log_file = _log_file(settings)
-    with open(log_file, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "processors.cli", "worker"],
-            env={**MALLOC_ENV, **env},  # the caller's environment may say otherwise
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives the terminal that ran `lineage up`
-        )
-    _pid_file(settings).write_text(str(proc.pid))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LocalStackError(
-                f"the worker exited with code {proc.returncode} while starting; "
-                f"see {log_file}:\n{log_tail(log_file)}"
-            )
-        if answers(_query_url(settings)):
-            return status(settings)
-        time.sleep(0.3)
-    stop(settings)
-    raise LocalStackError(
-        f"the worker did not answer at {_query_url(settings)} within {timeout:.0f}s; "
-        f"see {log_file}:\n{log_tail(log_file)}"
+    url = _query_url(settings)
+    start_detached(
+        ["processors.cli", "worker"],
+        env={**MALLOC_ENV, **env},  # the caller's environment may say otherwise
+        log_file=_log_file(settings),
+        pid_file=_pid_file(settings),
+        what=f"the worker at {url}",
+        ready=lambda: True if answers(url) else None,
+        on_timeout=lambda: stop(settings),
+        timeout=timeout,
+        pause=0.3,
     )
+    return status(settings)
 
 
 def stop(settings: Settings, timeout: float = 30.0) -> bool:
@@ -122,6 +113,48 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
         time.sleep(0.2)
     _pid_file(settings).unlink(missing_ok=True)
     return True
+
+
+def start_detached(
+    module: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_file: Path,
+    pid_file: Path,
+    what: str,
+    ready: Callable[[], T | None],
+    on_timeout: Callable[[], object],
+    timeout: float,
+    pause: float = 0.1,
+) -> T:
+    """Run ``python -m MODULE ARGS...`` in a session of its own, logging to ``log_file``,
+    its pid in ``pid_file``; return what ``ready`` returns once it is not None. A process
+    that exits first, or does not get ready within ``timeout`` seconds (``on_timeout`` then
+    stops it), is a :class:`LocalStackError` naming ``what`` and ending with its log's tail."""
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *module],
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives the command that started it
+        )
+    pid_file.write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LocalStackError(
+                f"{what} exited with code {proc.returncode} while starting; "
+                f"see {log_file}:\n{log_tail(log_file)}"
+            )
+        if (answer := ready()) is not None:
+            return answer
+        time.sleep(pause)
+    on_timeout()
+    raise LocalStackError(
+        f"{what} did not answer within {timeout:.0f}s; see {log_file}:\n{log_tail(log_file)}"
+    )
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
