@@ -11,7 +11,7 @@ import contextlib
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,14 +20,12 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from collector.config import Settings
-from processors.errors import QueryError, StoreError
+from collector.security import NO_SECRET, Secret
+from processors.errors import QueryError
+from processors.reads import ReadLimits, lock_session, read_on, session_opener
 from processors.store import open_configured, read_owner
 from processors.store.connect import Store
 from processors.store.migrations import migrate
-
-# Every query from people runs with readonly=1: ClickHouse itself refuses writes, DDL and
-# changes of settings, so `lineage sql` cannot damage the store whatever it is given.
-READONLY = {"readonly": 1}
 
 
 @dataclass(frozen=True)
@@ -62,48 +60,45 @@ def plain(value: Any) -> Any:
     return value
 
 
-def run_on_store(
-    store: Store,
-    sql: str,
-    parameters: dict[str, Any] | None = None,
-    settings: dict[str, Any] | None = None,
-) -> Table:
-    """Run one read-only query on an open store, with ``settings`` besides."""
-    try:
-        result = store.query(sql, parameters=parameters, settings={**(settings or {}), **READONLY})
-    except StoreError as exc:
-        raise QueryError(_explain(str(exc))) from None
-    return Table(list(result.column_names), [[plain(v) for v in row] for row in result.result_rows])
-
-
-def _explain(message: str) -> str:
-    if "READONLY" in message or "readonly mode" in message:
-        return "queries are read-only: writes, DDL and SET are refused. " + message
-    return message
+def table(columns: list[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """A read's answer with every value made plain (see :func:`plain`)."""
+    return Table(columns, [[plain(v) for v in row] for row in rows])
 
 
 class StoreRunner:
-    """Queries on a store this process opened itself."""
+    """Queries on a store this process opened itself, on a read session of their own
+    (never the session that migrates or writes), locked read-only with ``limits``."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(
+        self,
+        store: Store,
+        limits: ReadLimits | None = None,
+        open_session: Callable[[], Store] | None = None,
+    ) -> None:
+        self.limits = limits or ReadLimits()
+        self.session = lock_session((open_session or store.session)(), self.limits)
 
     def run(self, sql: str, parameters: dict[str, Any] | None = None) -> Table:
-        return run_on_store(self.store, sql, parameters)
+        return table(*read_on(self.session, sql, parameters, self.limits))
+
+    def close(self) -> None:
+        self.session.close()
 
 
 class EndpointRunner:
     """Queries sent to a running worker's ``/sql`` endpoint."""
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0, token: Secret = NO_SECRET) -> None:
         self.url = url
         self.timeout = timeout
+        self.token = token
 
     def run(self, sql: str, parameters: dict[str, Any] | None = None) -> Table:
         body = json.dumps({"sql": sql, "parameters": parameters or {}}).encode()
-        request = urllib.request.Request(
-            self.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token.reveal()}"
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = json.load(response)
@@ -127,13 +122,19 @@ def query_runner(settings: Settings) -> Iterator[QueryRunner]:
     url = settings.effective_clickhouse_url
     owner = read_owner(url)
     if owner is not None and owner.query_url:
-        yield EndpointRunner(owner.query_url)
+        yield EndpointRunner(owner.query_url, token=settings.read_token)
         return
     store = open_configured(settings, role="lineage query")
     try:
         if store.embedded:
             # A fresh embedded store has no tables yet; give it the schema so queries work.
             migrate(store)
-        yield StoreRunner(store)
+        runner = StoreRunner(
+            store, ReadLimits.from_settings(settings), session_opener(settings, store)
+        )
+        try:
+            yield runner
+        finally:
+            runner.close()
     finally:
         store.close()

@@ -24,46 +24,40 @@ import signal
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any
 
 import faust
-from aiohttp import web as aiohttp_web
 from faust.app.base import BootStrategy
-from faust.web import Request, Response, View
 
 from collector.catalog import load_catalog
 from collector.config import Settings
 from collector.registry import SchemaRegistryClient
 from processors.attribution import SWEEP_SECONDS, Attribution
+from processors.auth import Tokens, check_exposure
 from processors.closure import extend_closures
 from processors.consumer import BatchConsumer
 from processors.derived import DERIVE_SECONDS, Derivation
-from processors.errors import ProcessorError, QueryError, StoreError
+from processors.errors import ProcessorError, StoreError
 from processors.graph_agent import (
     GraphProcessor,
     Rejected,
     avro_mapper,
     openlineage_mapper,
 )
+from processors.http_api import guard
+from processors.http_api import install as install_http
 from processors.inference_agent import InferenceProcessor
 from processors.inference_avro import InferenceAvro
 from processors.kafka_security import aiokafka_options, faust_credentials
-from processors.mapping import Origin
 from processors.metrics import WorkerMetrics
 from processors.observability import install as install_observability
-from processors.openlineage import (
-    OpenLineageError,
-    load_event,
-    map_openlineage,
-    message_key,
-)
 from processors.propagation import propagate_tags
-from processors.query_runner import run_on_store
+from processors.reads import ReadLimits, ReadPool, session_opener
 from processors.sinks.clickhouse import ClickHouseSink
 from processors.staged import GraphStage
 from processors.staged_agent import StagedGraphProcessor
 from processors.store import apply_retention, migrate, open_configured
-from processors.store.connect import PEOPLE_ON_WORKER, WORKER_SESSION, Store
+from processors.store.connect import WORKER_SESSION, Store
 from processors.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -114,38 +108,23 @@ def dlq_headers(bad: Rejected) -> list[tuple[str, bytes]]:
     ]
 
 
-async def read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it proves longer than ``limit`` bytes.
-
-    aiohttp has already undone any ``Content-Encoding: gzip``, so the limit holds for the
-    JSON itself and a small compressed body cannot unpack into a huge one here.
-    """
-    declared = request.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    stream = cast(aiohttp_web.Request, request).content
-    chunks, size = [], 0
-    while chunk := await stream.read(1 << 16):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 class _WithoutFaustConsumer(BootStrategy):
     """faust's usual start-up less its consumer: the worker reads Kafka with BatchConsumer."""
 
     enable_kafka_consumer = False
 
 
-def build_app(settings: Settings, store: Store, derived: Store, bootstrap: str) -> faust.App:
-    """A faust app wired to ``store``, which it writes, and to ``derived``, another session
-    of the same store that keeps derived state; run it with :func:`run_worker`."""
+def build_app(
+    settings: Settings, store: Store, derived: Store, reads: ReadPool, bootstrap: str
+) -> faust.App:
+    """A faust app wired to ``store``, which it writes, to ``derived``, another session of
+    the same store that keeps derived state, and to ``reads``, the sessions people's reads
+    run on; run it with :func:`run_worker`."""
     datadir = (settings.worker_state_dir / "faust").resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(","))
     security = settings.kafka_security()
+    metrics = WorkerMetrics.fresh()
     app = faust.App(
         settings.consumer_group,
         broker=brokers,
@@ -162,12 +141,13 @@ def build_app(settings: Settings, store: Store, derived: Store, bootstrap: str) 
         broker_commit_interval=1.0,
         broker_commit_every=settings.batch_size,
         broker_credentials=faust_credentials(security),
+        # Every request passes the token check first (processors.auth).
+        web_application_options={"middlewares": [guard(Tokens.from_settings(settings), metrics)]},
     )
     app.boot_strategy = _WithoutFaustConsumer(app)
     # One thread owns all store calls: chDB is in-process and blocking, and a single
     # writer keeps inserts in the order batches were read.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-    metrics = WorkerMetrics.fresh()
 
     async def dead_letter(bad: Rejected) -> None:
         try:
@@ -311,62 +291,8 @@ def build_app(settings: Settings, store: Store, derived: Store, bootstrap: str) 
             logging.shutdown()
             os._exit(EXIT_INGEST_FAILED)
 
-    class SqlView(View):
-        """POST {"sql": ..., "parameters": {...}} -> {"columns": [...], "rows": [...]}."""
-
-        async def post(self, request: Request) -> Response:
-            try:
-                body = await request.json()
-                sql, parameters = body["sql"], body.get("parameters") or {}
-                if not isinstance(sql, str) or not isinstance(parameters, dict):
-                    raise TypeError
-            except (ValueError, KeyError, TypeError):
-                return self.error(400, 'expected JSON {"sql": "...", "parameters": {...}}')
-            loop = asyncio.get_running_loop()
-            try:
-                table = await loop.run_in_executor(
-                    executor, run_on_store, store, sql, parameters, PEOPLE_ON_WORKER
-                )
-            except QueryError as exc:
-                return self.error(400, str(exc))
-            return self.json(table.to_json())
-
-    class LineageView(View):
-        """OpenLineage's HTTP API: ``POST /api/v1/lineage`` with one event as JSON -> 201.
-
-        The event is validated exactly as the worker will map it, then written to the
-        OpenLineage topic; 201 means Kafka has it. 400 says what is wrong with the event,
-        413 that the body is over ``LINEAGE_INGEST_MAX_BYTES``, 503 that Kafka refused it.
-        """
-
-        async def post(self, request: Request) -> Response:
-            limit = settings.ingest_max_bytes
-            body = await read_body(request, limit)
-            if body is None:
-                return self.error(
-                    413, f"request body is over {limit} bytes, the limit (LINEAGE_INGEST_MAX_BYTES)"
-                )
-            try:
-                event = load_event(body)
-                [raw] = map_openlineage(event, Origin("http", 0, 0)).events_raw
-            except OpenLineageError as exc:
-                return self.error(400, str(exc))
-            # The key openlineage-python's Kafka transport would give the event (its job's, or
-            # its root job's, namespace/name): events posted here and events written to Kafka
-            # directly about one job, or one parent run and its children, share a partition
-            # and so stay in order.
-            key = message_key(event).encode()
-            try:
-                await app.producer.send_and_wait(
-                    settings.topic_openlineage, key, body, None, None, None
-                )
-            except Exception as exc:
-                log.warning("OpenLineage event not handed to Kafka: %s", exc)
-                return self.error(503, f"Kafka did not take the event, try again: {exc}")
-            return self.json({"event_id": raw[0]}, status=201)
-
-    app.page("/sql")(SqlView)
-    app.page("/api/v1/lineage")(LineageView)
+    # /sql and POST /api/v1/lineage; reads on sessions and threads of their own.
+    install_http(app, settings, reads, metrics)
     # /metrics, /healthz, /readyz, and the lag and coverage timers behind them.
     install_observability(app, settings, store, executor, bootstrap, metrics)
     app.metrics = metrics  # type: ignore[attr-defined]
@@ -401,8 +327,10 @@ def run_worker(settings: Settings) -> None:
     """Run a worker in the foreground until SIGINT or SIGTERM; then stop cleanly."""
     bootstrap = settings.resolve_bootstrap()
     check_port_free(settings.worker_host, settings.worker_port)
+    check_exposure(settings)
     store = open_configured(settings, role="lineage worker")
     derived: Store | None = None
+    reads: ReadPool | None = None
     app: faust.App | None = None
     try:
         migrate(store)
@@ -415,7 +343,13 @@ def run_worker(settings: Settings) -> None:
         if store.embedded:
             for session in (store, derived):
                 session.configure(WORKER_SESSION)
-        app = build_app(settings, store, derived, bootstrap)
+        reads = ReadPool(
+            session_opener(settings, store),
+            store.session(),
+            ReadLimits.from_settings(settings),
+            settings.read_concurrency,
+        )
+        app = build_app(settings, store, derived, reads, bootstrap)
         worker = service_worker(app, settings.log_level)
         log.info(
             "worker consuming %s, %s and %s from %s",
@@ -431,4 +365,6 @@ def run_worker(settings: Settings) -> None:
             app.deriving.shutdown(wait=True)  # type: ignore[attr-defined]
         if derived is not None:
             derived.close()
+        if reads is not None:
+            reads.close()
         store.close()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -50,8 +50,6 @@ CHDB_OPTIONS: dict[str, int] = {
 # (aggregation states merged again, threads woken) for no gain in throughput. A server has
 # cores of its own and keeps its defaults. Queries people send to the worker set their own.
 WORKER_SESSION: dict[str, Any] = {"max_threads": 1}
-# What a query from people runs with on a worker's session: the engine's default threads.
-PEOPLE_ON_WORKER: dict[str, Any] = {"max_threads": 0}
 
 
 def redact(url: str) -> str:
@@ -240,6 +238,22 @@ def open_configured(settings: Settings, *, role: str = "lineage") -> Store:
     return open_store(settings.effective_clickhouse_url, role=role, access=access)
 
 
+def open_reader(settings: Settings) -> Store | None:
+    """A session of the server store logged in as LINEAGE_CLICKHOUSE_READER, or None when
+    no reader is configured (or the store is embedded, which has no users)."""
+    url = settings.effective_clickhouse_url
+    if not settings.clickhouse_reader or chdb_path(url) is not None:
+        return None
+    parts = urlsplit(url)
+    netloc = quote(settings.clickhouse_reader, safe="") + "@" + (parts.hostname or "localhost")
+    if parts.port:
+        netloc += f":{parts.port}"
+    access = ServerAccess(
+        settings.clickhouse_reader_password, settings.clickhouse_ca_file, settings.clickhouse_verify
+    )
+    return _open_server(urlunsplit(parts._replace(netloc=netloc)), access, create=False)
+
+
 def open_store(url: str, *, role: str = "lineage", access: ServerAccess | None = None) -> Store:
     """Open (without migrating) the store at ``url``; ``role`` names us in the chDB lock.
 
@@ -284,7 +298,8 @@ def _open_chdb(url: str, role: str) -> Store:
     return Store(client, url, DEFAULT_DATABASE, lock, connect)
 
 
-def _open_server(url: str, access: ServerAccess) -> Store:
+def _open_server(url: str, access: ServerAccess, *, create: bool = True) -> Store:
+    """``create``: make the database if it is missing (a read-only user may not)."""
     parts = urlsplit(url)
     database = parts.path.strip("/") or DEFAULT_DATABASE
     shown = redact(url)
@@ -328,7 +343,8 @@ def _open_server(url: str, access: ServerAccess) -> Store:
             "LINEAGE_CLICKHOUSE_CA_FILE right?"
         ) from None
     try:
-        client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        if create:
+            client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
         client.database = database
     except ClickHouseError as exc:
         raise StoreError(

@@ -1,9 +1,10 @@
-"""The worker's own statements run on one thread each; queries people send it do not."""
+"""The worker's own statements run on one thread each; people's reads on their own limit."""
 
 from __future__ import annotations
 
-from processors.query_runner import run_on_store
-from processors.store.connect import PEOPLE_ON_WORKER, WORKER_SESSION, Store
+from processors.query_runner import StoreRunner
+from processors.reads import ReadLimits
+from processors.store.connect import WORKER_SESSION, Store
 from tests.conftest import WorkerProcess
 
 THREADS = "SELECT getSetting('max_threads')"
@@ -21,9 +22,12 @@ def test_worker_session_settings_hold_for_every_statement_but_peoples_queries(
     assert threads(store) == 1
     store.command("SELECT 1")
     assert threads(store) == 1
-    asked = run_on_store(store, THREADS, settings=PEOPLE_ON_WORKER)
-    assert asked.rows == [[default]]
-    assert threads(store) == 1  # a query's own settings end with it
+    runner = StoreRunner(store, ReadLimits(threads=3))
+    try:
+        assert runner.run(THREADS).rows == [[3]]
+    finally:
+        runner.close()
+    assert threads(store) == 1  # a read's session is not the writer's
     # Another session of the store starts from the engine's defaults.
     other = store.session()
     try:
@@ -32,7 +36,7 @@ def test_worker_session_settings_hold_for_every_statement_but_peoples_queries(
         other.close()
 
 
-def test_a_query_sent_to_the_worker_runs_with_the_engines_threads(
-    store: Store, worker: WorkerProcess
+def test_a_query_sent_to_the_worker_runs_with_the_read_thread_limit(
+    worker: WorkerProcess,
 ) -> None:
-    assert worker.query(THREADS).rows == [[threads(store)]]
+    assert worker.query(THREADS).rows == [[worker.settings.read_max_threads]]
