@@ -74,6 +74,13 @@ def _nonempty(raw: str) -> str:
     return raw.strip()
 
 
+def _broker_count(raw: str) -> int:
+    value = int(raw)
+    if value not in (1, 3):
+        raise ValueError("must be 1 or 3")
+    return value
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -160,6 +167,7 @@ class Settings:
     derive_max_records: int = 50_000
     producer_name: str = field(default_factory=lambda: f"lineage-sdk@{socket.gethostname()}")
     kafka_start_timeout: float = 90.0
+    kafka_brokers: int = 1
     log_level: str = "INFO"
     schema_registry_url: str = ""
     subject_key: Secret = NO_SECRET
@@ -180,6 +188,19 @@ class Settings:
     clickhouse_password: Secret = NO_SECRET
     clickhouse_ca_file: Path | None = None
     clickhouse_verify: bool = True
+    clickhouse_reader: str = ""
+    clickhouse_reader_password: Secret = NO_SECRET
+    read_max_seconds: float = 30.0
+    read_max_memory: int = 1 << 30
+    read_max_rows: int = 100_000
+    read_max_bytes: int = 64 << 20
+    read_max_threads: int = 2
+    read_concurrency: int = 2
+    write_token: Secret = NO_SECRET
+    read_token: Secret = NO_SECRET
+    allow_unauthenticated: bool = False
+    http_body_seconds: float = 10.0
+    ingest_max_in_flight: int = 256
 
     def __post_init__(self) -> None:
         # Plain strings given for secrets (in code or tests) become Secrets all the same;
@@ -217,7 +238,8 @@ class Settings:
 
     @property
     def kafka_state_dir(self) -> Path:
-        """Data, logs and pid of the local Kafka broker."""
+        """Data, logs and pid of the local Kafka broker (of each node, in ``node-N``, when
+        it runs three)."""
         return self.state_dir / "kafka"
 
     @property
@@ -423,6 +445,15 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _positive_float,
     ),
     SettingSpec(
+        "kafka_brokers",
+        "LINEAGE_KAFKA_BROKERS",
+        "Brokers `lineage up` starts for the local Kafka: 1, or 3 (three KRaft nodes on "
+        "loopback, in `<state>/kafka/node-1` to `node-3`; topics get 3 replicas and "
+        "`min.insync.replicas=2`, so one node may die while events flow). "
+        "`lineage up --brokers N` overrides it. Default 1.",
+        _broker_count,
+    ),
+    SettingSpec(
         "schema_registry_url",
         "LINEAGE_SCHEMA_REGISTRY_URL",
         "URL of a Confluent-compatible schema registry. Set: the SDK writes Confluent framing "
@@ -543,6 +574,101 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "LINEAGE_CLICKHOUSE_VERIFY",
         "0: do not verify an `https://` ClickHouse server's certificate (tests only). Default 1.",
         _flag,
+    ),
+    SettingSpec(
+        "clickhouse_reader",
+        "LINEAGE_CLICKHOUSE_READER",
+        "On a ClickHouse server: the read-only user that people's reads (`lineage sql`, the "
+        "query commands, the worker's `/sql` and read API) log in as, e.g. `lineage_reader` "
+        "of `deploy/compose/clickhouse/users.d`. Unset: reads use the writer's login, "
+        "each with `readonly=1` and the LINEAGE_READ_* limits. The embedded store always "
+        "reads on sessions of its own, locked read-only with those limits.",
+        _nonempty,
+    ),
+    SettingSpec(
+        "clickhouse_reader_password",
+        "LINEAGE_CLICKHOUSE_READER_PASSWORD",
+        "Password of LINEAGE_CLICKHOUSE_READER. Never shown in logs or messages.",
+        _secret,
+        secret=True,
+    ),
+    SettingSpec(
+        "read_max_seconds",
+        "LINEAGE_READ_MAX_SECONDS",
+        "Longest one read may run before ClickHouse stops it. Default 30.",
+        _positive_float,
+    ),
+    SettingSpec(
+        "read_max_memory",
+        "LINEAGE_READ_MAX_MEMORY",
+        "Most memory, in bytes, one read may use; past it ClickHouse stops it. On the "
+        "embedded store this memory is the worker's own. Default 1073741824 (1 GiB).",
+        _positive_int,
+    ),
+    SettingSpec(
+        "read_max_rows",
+        "LINEAGE_READ_MAX_ROWS",
+        "Most rows a read may answer; a larger result is refused (add LIMIT or narrow the "
+        "question). Default 100000.",
+        _positive_int,
+    ),
+    SettingSpec(
+        "read_max_bytes",
+        "LINEAGE_READ_MAX_BYTES",
+        "Most bytes a read may answer, uncompressed; a larger result is refused. "
+        "Default 67108864 (64 MiB).",
+        _positive_int,
+    ),
+    SettingSpec(
+        "read_max_threads",
+        "LINEAGE_READ_MAX_THREADS",
+        "Threads one read may use in ClickHouse. Default 2.",
+        _positive_int,
+    ),
+    SettingSpec(
+        "read_concurrency",
+        "LINEAGE_READ_CONCURRENCY",
+        "Reads the worker runs at once, each on a store session and a thread of its own "
+        "(never the writer's); more wait their turn. Default 2.",
+        _positive_int,
+    ),
+    SettingSpec(
+        "write_token",
+        "LINEAGE_WRITE_TOKEN",
+        "Bearer token that `POST /api/v1/lineage` requires (what an OpenLineage client's "
+        "`api_key` sends). Required, with LINEAGE_READ_TOKEN, when the worker binds to an "
+        "address other than loopback. Never shown in logs or messages.",
+        _secret,
+        secret=True,
+    ),
+    SettingSpec(
+        "read_token",
+        "LINEAGE_READ_TOKEN",
+        "Bearer token that `/sql` and every read endpoint require; the CLI sends it. "
+        "`/healthz`, `/readyz` and `/metrics` stay open. Never shown in logs or messages.",
+        _secret,
+        secret=True,
+    ),
+    SettingSpec(
+        "allow_unauthenticated",
+        "LINEAGE_ALLOW_UNAUTHENTICATED",
+        "1: let a worker bound beyond loopback start without tokens (anyone who reaches it "
+        "can then write lineage and read everything). Default 0: it refuses to start.",
+        _flag,
+    ),
+    SettingSpec(
+        "http_body_seconds",
+        "LINEAGE_HTTP_BODY_SECONDS",
+        "Longest the worker waits for a request's body; a slower one is cut with 408. "
+        "Default 10.",
+        _positive_float,
+    ),
+    SettingSpec(
+        "ingest_max_in_flight",
+        "LINEAGE_INGEST_MAX_IN_FLIGHT",
+        "Most `POST /api/v1/lineage` requests the worker handles at once; more get 503 with "
+        "`Retry-After`. Default 256.",
+        _positive_int,
     ),
     SettingSpec(
         "lag_interval",

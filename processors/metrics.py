@@ -103,6 +103,13 @@ class WorkerMetrics:
         self.records_consumed = Counter(
             "lineage_records_consumed", "Kafka records read by the worker.", ["topic"], registry=r
         )
+        self.http_refused = Counter(
+            "lineage_http_refused",
+            "HTTP requests refused before any work: `read` or `write` for a missing or wrong "
+            "token, `busy` for ingest past LINEAGE_INGEST_MAX_IN_FLIGHT.",
+            ["reason"],
+            registry=r,
+        )
         self.events_consumed = Counter(
             "lineage_events_consumed",
             "Events read and decoded, by topic and event kind (each prediction is one).",
