@@ -162,7 +162,8 @@ def install(
                         log.info("a read was stopped: its client went away")
                         with contextlib.suppress(QueryError):
                             await future
-                        return self.error(499, "the client went away")
+                        # Nobody reads this answer; the status is for access logs only.
+                        return self.error(400, "the client went away")
                 answer = future.result()
             except asyncio.CancelledError:
                 pool.cancel(tag)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from collector.config import Settings
+from collector.security import NO_SECRET, Secret
 from processors.errors import LocalStackError
 from processors.footprint import MALLOC_ENV
 
@@ -59,11 +60,12 @@ def _read_pid(settings: Settings) -> int | None:
     return pid if _alive(pid) else None
 
 
-def answers(url: str, timeout: float = 2.0) -> bool:
-    """True when the worker's query endpoint runs a trivial query."""
-    request = urllib.request.Request(
-        url, data=b'{"sql": "SELECT 1"}', headers={"Content-Type": "application/json"}
-    )
+def answers(url: str, timeout: float = 2.0, token: Secret = NO_SECRET) -> bool:
+    """True when the worker's query endpoint runs a trivial query (sent with ``token``)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token.reveal()}"
+    request = urllib.request.Request(url, data=b'{"sql": "SELECT 1"}', headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return bool(response.status == 200)
@@ -84,12 +86,14 @@ def start(settings: Settings, env: dict[str, str], timeout: float = 60.0) -> Wor
     settings.worker_state_dir.mkdir(parents=True, exist_ok=True)
     url = _query_url(settings)
     start_detached(
-        ["processors.cli", "worker"],
+        # The worker writes and rotates its log itself; the output sent to the same file
+        # here holds what comes before its logging is set up (an import error, say).
+        ["processors.cli", "worker", "--log-file", str(_log_file(settings))],
         env={**MALLOC_ENV, **env},  # the caller's environment may say otherwise
         log_file=_log_file(settings),
         pid_file=_pid_file(settings),
         what=f"the worker at {url}",
-        ready=lambda: True if answers(url) else None,
+        ready=lambda: True if answers(url, token=settings.read_token) else None,
         on_timeout=lambda: stop(settings),
         timeout=timeout,
         pause=0.3,

@@ -225,7 +225,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.log()}")
-            if answers(self.url):
+            if answers(self.url, token=self.settings.read_token):
                 return self
             time.sleep(0.2)
         raise AssertionError(f"worker did not answer in {timeout}s:\n{self.log()}")
@@ -245,7 +245,7 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def query(self, sql: str, parameters: dict[str, object] | None = None) -> Table:
-        return EndpointRunner(self.url).run(sql, parameters)
+        return EndpointRunner(self.url, token=self.settings.read_token).run(sql, parameters)
 
     def wait_for(self, sql: str, expected_rows: int, timeout: float = 60) -> Table:
         """Poll ``sql`` until it returns ``expected_rows`` rows (or fail with the worker log)."""
