@@ -104,8 +104,13 @@ def session_opener(settings: Settings, store: Store) -> Callable[[], Store]:
 
 
 def lock_session(session: Store, limits: ReadLimits) -> Store:
-    """Make ``session`` a read session: ``limits`` set, then locked by ``readonly=1``."""
-    session.configure(limits.session_settings())
+    """Make ``session`` a read session: ``limits`` set, then locked by ``readonly=1``.
+
+    A login the server made read-only already is left as it is: its profile holds the
+    limits (``deploy/compose/clickhouse/users.d/lineage_reader.xml``), and it may not set any.
+    """
+    if not session.read_only_login:
+        session.configure(limits.session_settings())
     return session
 
 

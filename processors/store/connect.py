@@ -147,6 +147,13 @@ class Store:
         for key, value in settings.items():
             self.client.set_client_setting(key, value)
 
+    @property
+    def read_only_login(self) -> bool:
+        """True when the server made this login read-only (its profile's ``readonly``): it
+        can change no setting, and its profile holds the limits."""
+        setting = self.client.server_settings.get("readonly")
+        return setting is not None and str(setting.value) != "0"
+
     def __repr__(self) -> str:
         return f"Store({redact(self.url)!r}, database={self.database!r})"
 

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from collector.config import SETTINGS, Settings
+from processors.auth import check_exposure
 from processors.observability import HEALTH_PATH, METRICS_PATH, READY_PATH
 from tests.deploy.conftest import (
     DEPLOY,
@@ -59,6 +60,10 @@ def test_compose_worker_settings_are_real_settings_that_parse() -> None:
     assert settings.kafka_bootstrap == "kafka:9092"
     assert settings.clickhouse_url.startswith("http://")
     assert settings.clickhouse_url.endswith("@clickhouse:8123/lineage")
+    # Open to the network, so both tokens are set; people read as the read-only user.
+    check_exposure(settings)
+    assert settings.write_token and settings.read_token
+    assert settings.clickhouse_reader == "lineage_reader"
     # The healthcheck asks the readiness endpoint on the worker's port.
     check = " ".join(worker["healthcheck"]["test"])
     assert f"http://127.0.0.1:{PORT}{READY_PATH}" in check
@@ -96,6 +101,8 @@ def test_k8s_config_and_secret_hold_real_settings_that_parse() -> None:
     settings = Settings.from_env({**config, **secret})
     assert settings.worker_port == PORT
     assert settings.worker_host == "0.0.0.0"
+    check_exposure(settings)
+    assert settings.clickhouse_reader == "lineage_reader" and settings.clickhouse_reader_password
 
 
 def test_k8s_deployment_probes_ports_and_config_match_the_code() -> None:

@@ -19,7 +19,7 @@ import pytest
 from collector import DatasetRef, LineageClient
 from collector.config import Settings
 from collector.security import Secret
-from processors.errors import StoreError
+from processors.errors import QueryError, StoreError
 from processors.local_clickhouse import LocalClickHouse
 from processors.store import ServerAccess, open_configured, open_store
 from tests.conftest import REPO, WorkerProcess, run_cli
@@ -79,16 +79,22 @@ def test_settings_open_the_store_with_their_access(
 
 WORKER_PASSWORD = "worker-password-" + "w" * 16
 DEPLOYED_USER = REPO / "deploy" / "compose" / "clickhouse" / "users.d" / "lineage.xml"
+READER_PASSWORD = "reader-password-" + "r" * 16
+DEPLOYED_READER = DEPLOYED_USER.with_name("lineage_reader.xml")
 
 
 @pytest.fixture(scope="module")
 def deployed_user_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A ClickHouse server whose only user besides ``default`` is the compose stack's worker
-    user, file and all, with its password from the environment as compose gives it."""
+    """A ClickHouse server whose only users besides ``default`` are the compose stack's
+    worker and reader users, files and all, with their passwords from the environment as
+    compose gives them."""
     server = LocalClickHouse(
         tmp_path_factory.mktemp("deployed-user"),
-        users=[DEPLOYED_USER],
-        environment={"CLICKHOUSE_PASSWORD": WORKER_PASSWORD},
+        users=[DEPLOYED_USER, DEPLOYED_READER],
+        environment={
+            "CLICKHOUSE_PASSWORD": WORKER_PASSWORD,
+            "CLICKHOUSE_READER_PASSWORD": READER_PASSWORD,
+        },
     )
     url = server.up("lineage")
     yield url
@@ -103,7 +109,10 @@ def test_the_deployed_worker_user_has_every_right_a_worker_needs(
     their attribution and the model's closure: the rights the runbook lists suffice."""
     url = deployed_user_server.replace("http://", "http://lineage@")
     worker_settings = settings.replace(
-        clickhouse_url=url, clickhouse_password=Secret(WORKER_PASSWORD)
+        clickhouse_url=url,
+        clickhouse_password=Secret(WORKER_PASSWORD),
+        clickhouse_reader="lineage_reader",
+        clickhouse_reader_password=Secret(READER_PASSWORD),
     )
     worker = WorkerProcess(worker_settings).start()
     try:
@@ -114,6 +123,16 @@ def test_the_deployed_worker_user_has_every_right_a_worker_needs(
         worker.wait_for("SELECT 1 FROM inferences WHERE inference_id = 'p-1' AND resolved = 1", 1)
         worker.wait_for("SELECT ancestor FROM model_upstream FINAL", 2)
         assert "ACCESS_DENIED" not in worker.log(), worker.log()[-3000:]
+        # People read as the reader: what the worker stored, nothing beyond the database.
+        assert worker.query("SELECT currentUser()").rows == [["lineage_reader"]]
+        direct = run_cli(worker_settings, "sql", "SELECT currentUser(), count() FROM inferences")
+        assert direct.returncode == 0 and "lineage_reader" in direct.stdout, direct.stderr
+        for sql in (
+            "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+            "SELECT 1 FROM system.users",
+        ):
+            with pytest.raises(QueryError, match="Not enough privileges"):
+                worker.query(sql)
     finally:
         worker.stop()
 
