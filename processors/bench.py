@@ -27,8 +27,9 @@ from confluent_kafka.admin import AdminClient
 from collector import LineageClient
 from collector.config import Settings
 from collector.producer import DEFAULT_CONFIG
+from collector.security import Secret
 from processors import local_worker
-from processors.errors import ProcessorError
+from processors.errors import ProcessorError, QueryError
 from processors.topics import ensure_topics, topic_names
 
 
@@ -38,6 +39,7 @@ class BenchResult:
 
     title: str
     figures: list[tuple[str, str]] = field(default_factory=list)
+    rate: float = 0.0  # the headline rate, events/s, where there is one
 
     def add(self, name: str, value: str) -> None:
         self.figures.append((name, value))
@@ -356,6 +358,58 @@ class IngestRun:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+# What an analyst might run during ingest: a scan of every stored prediction grouped by
+# person, and a computation that runs into the read time limit.
+HEAVY_READS = (
+    "SELECT model_node, uniqExact(subject), count() FROM inferences GROUP BY model_node",
+    "SELECT count(), uniqExact(subject, inference_id) FROM inferences",
+    "SELECT sum(cityHash64(number)) FROM numbers(2e10)",
+)
+
+
+class ReadLoop:
+    """Heavy reads sent one after another to a worker's ``/sql`` while it ingests."""
+
+    def __init__(self, url: str, token: Secret) -> None:
+        import threading
+
+        from processors.query_runner import EndpointRunner
+
+        self.runner = EndpointRunner(url, timeout=120, token=token)
+        self.answered = 0
+        self.stopped = 0  # stopped by a limit
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heavy-reads", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            try:
+                self.runner.run(HEAVY_READS[i % len(HEAVY_READS)])
+                self.answered += 1
+            except QueryError:
+                self.stopped += 1
+            i += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def auth_check_cost() -> float:
+    """Seconds one request's token check takes: the header parsed, the token compared."""
+    import timeit
+
+    from processors.auth import Access, Tokens, bearer
+
+    tokens = Tokens(Secret("w" * 64), Secret("r" * 64))
+    header = "Bearer " + "r" * 64
+    calls = 200_000
+    spent = timeit.timeit(lambda: tokens.allows(Access.READ, bearer(header)), number=calls)
+    return spent / calls
+
+
 # Partitions whose stored rows the derived-state steps have not yet covered.
 DERIVED_BEHIND = """
     SELECT count() FROM (SELECT topic, partition, max(offset) AS stored FROM events_raw
@@ -366,16 +420,42 @@ DERIVED_BEHIND = """
 """
 
 
-def bench_ingest(
+def bench_ingest_with_reads(
     settings: Settings, events: int, kind: str, say: Callable[[str], None] = print
 ) -> BenchResult:
-    """Events through real Kafka and a real worker into the store, until lag is zero."""
+    """Ingest alone, then the same ingest with heavy reads sent to the worker all along:
+    the rate kept, as a ratio measured in one run, and the worker's memory in each."""
+    say("ingest alone")
+    alone = bench_ingest(settings, events, kind, say)
+    say("ingest with heavy reads")
+    loaded = bench_ingest(settings, events, kind, say, reads=True)
+    result = BenchResult(f"Ingest of {events:,} {kind} events, alone and beside heavy reads")
+    for label, part in (("alone", alone), ("with reads", loaded)):
+        for name, value in part.figures:
+            result.add(f"{label}: {name}", value)
+    ratio = loaded.rate / alone.rate if alone.rate else 0.0
+    result.add("rate with reads / rate alone", f"{ratio:.2f} (goal >= 0.70)")
+    result.add("token check per request", f"{auth_check_cost() * 1e6:.2f} µs")
+    return result
+
+
+def bench_ingest(
+    settings: Settings,
+    events: int,
+    kind: str,
+    say: Callable[[str], None] = print,
+    *,
+    reads: bool = False,
+) -> BenchResult:
+    """Events through real Kafka and a real worker into the store, until lag is zero;
+    with ``reads``, heavy reads are sent to the worker all the while."""
     from confluent_kafka import Consumer
 
     from collector.wire import Decoder
     from processors.query_runner import EndpointRunner
 
     run = IngestRun.create(settings, kind)
+    loop: ReadLoop | None = None
     complete = False
     try:
         say(f"encoding {events:,} {kind} events")
@@ -432,7 +512,8 @@ def bench_ingest(
         assert worker.pid is not None
         watch = WorkerWatch(worker.pid)
         ready_at = time.perf_counter()
-        query = EndpointRunner(worker.query_url)
+        query = EndpointRunner(worker.query_url, token=run.settings.read_token)
+        loop = ReadLoop(worker.query_url, run.settings.read_token) if reads else None
         count, first_at, first_count, last_report = 0, 0.0, 0, 0.0
         moved_count, moved_at = 0, ready_at
         while count < events:
@@ -470,6 +551,8 @@ def bench_ingest(
         watch.stop()
         complete = True
     finally:
+        if loop is not None:
+            loop.close()
         run.close(keep=not complete)
     note = ""
     if first_count >= events:
@@ -478,7 +561,10 @@ def bench_ingest(
         rate, note = events / (first_at - ready_at), " (lower bound: run more events)"
     else:
         rate = (events - first_count) / ingest_s
+    result.rate = rate
     result.add("end to end (Kafka -> worker -> ClickHouse)", f"{rate:,.0f} events/s{note}")
+    if loop is not None:
+        result.add("heavy reads meanwhile", f"{loop.answered} answered, {loop.stopped} stopped")
     if derived_s is not None:
         derived_rate = (events - first_count) / derived_s
         result.add(

@@ -12,9 +12,11 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from collector.config import Settings, settings_table
 from collector.errors import ConfigError, LineageError, NodeIdError
+from collector.log_hygiene import RepeatFilter
 from collector.security import redact_in_logs
 from processors import answer_cli, local_worker
 from processors.errors import NotFoundError, ProcessorError, QueryError
@@ -58,17 +60,20 @@ def _say(message: str) -> None:
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from processors.local_kafka import LocalKafka
+    from processors.local_kafka_cluster import LocalKafkaCluster
     from processors.topics import ensure_topics
 
     started = time.monotonic()
+    if args.brokers is not None:
+        settings = settings.replace(kafka_brokers=args.brokers)
     if settings.kafka_bootstrap:
         bootstrap = settings.kafka_bootstrap
         _say(f"using the Kafka cluster at {bootstrap} (LINEAGE_KAFKA_BOOTSTRAP)")
     else:
-        kafka = LocalKafka.from_settings(settings)
+        kafka = LocalKafkaCluster.from_settings(settings)
         bootstrap = kafka.up(progress=_say)
-        _say(f"kafka: running at {bootstrap} (log {kafka.status().log_file})")
+        logs = ", ".join(str(node.log_file) for node in kafka.status().nodes)
+        _say(f"kafka: running at {bootstrap} (log{'s' if len(kafka.nodes) > 1 else ''} {logs})")
     created = ensure_topics(settings, bootstrap)
     if created:
         _say(f"topics created: {', '.join(created)}")
@@ -84,32 +89,39 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
-    from processors.local_kafka import LocalKafka
+    from processors.local_kafka_cluster import LocalKafkaCluster
 
     if local_worker.stop(settings):
         _say("worker: stopped")
     if settings.kafka_bootstrap:
         _say("kafka: external cluster (LINEAGE_KAFKA_BOOTSTRAP), left running")
         return EXIT_OK
-    kafka = LocalKafka(settings.kafka_state_dir, settings.cache_dir)
+    # Whichever runs, one broker or three: `down` needs no --brokers.
+    kafka = LocalKafkaCluster.from_settings(settings)
     _say("kafka: stopped" if kafka.down() else "kafka: was not running")
     return EXIT_OK
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    from processors.local_kafka import LocalKafka
+    from processors.local_kafka_cluster import LocalKafkaCluster
 
     if settings.kafka_bootstrap:
         kafka_up = True
         _say(f"kafka: external cluster at {settings.kafka_bootstrap}")
     else:
-        ks = LocalKafka(settings.kafka_state_dir, settings.cache_dir).status()
-        kafka_up = ks.running
-        _say(
-            f"kafka: running, pid {ks.pid}, at {ks.bootstrap} (log {ks.log_file})"
-            if ks.running
-            else f"kafka: not running (log {ks.log_file})"
-        )
+        kafka = LocalKafkaCluster.running_in(settings)
+        nodes = kafka.status().nodes
+        kafka_up = all(ks.running for ks in nodes)
+        if len(nodes) > 1:
+            running = sum(ks.running for ks in nodes)
+            _say(f"kafka: {running} of {len(nodes)} brokers running")
+        for node_id, ks in enumerate(nodes, 1):
+            name = f"kafka node {node_id}" if len(nodes) > 1 else "kafka"
+            _say(
+                f"{name}: running, pid {ks.pid}, at {ks.bootstrap} (log {ks.log_file})"
+                if ks.running
+                else f"{name}: not running (log {ks.log_file})"
+            )
     ws = local_worker.status(settings)
     _say(
         f"worker: running, pid {ws.pid}, queries at {ws.query_url} (log {ws.log_file})"
@@ -124,7 +136,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from processors.worker import run_worker
 
     lean_worker_process()  # this process is the worker and nothing else
-    run_worker(settings)
+    run_worker(settings, args.log_file)
     return EXIT_OK
 
 
@@ -142,7 +154,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
         result = bench_freshness(settings, args.kind, args.rate, args.seconds, say=_say)
     else:
-        result = bench.bench_ingest(settings, args.events, args.kind, say=_say)
+        if args.with_reads:
+            result = bench.bench_ingest_with_reads(settings, args.events, args.kind, say=_say)
+        else:
+            result = bench.bench_ingest(settings, args.events, args.kind, say=_say)
     _say("")
     _say(result.render())
     return EXIT_OK
@@ -173,17 +188,34 @@ def build_parser() -> argparse.ArgumentParser:
     up = add(
         "up",
         cmd_up,
-        "Start the local stack: a Kafka broker (provisioned on first use) "
-        "and a worker in the background. Running it again is harmless.",
+        "Start the local stack: a Kafka broker, or three with --brokers 3 (provisioned on "
+        "first use), and a worker in the background. Running it again is harmless.",
     )
     up.add_argument("--no-worker", action="store_true", help="start Kafka only")
-    add("down", cmd_down, "Stop the local worker and Kafka broker started by `lineage up`.")
-    add("status", cmd_status, "Show whether the local Kafka broker and worker run (exit 3 if not).")
+    up.add_argument(
+        "--brokers",
+        type=int,
+        choices=(1, 3),
+        help="local Kafka brokers: 1, or 3 (topics with 3 replicas, min.insync.replicas 2); "
+        "default LINEAGE_KAFKA_BROKERS, else 1",
+    )
+    add("down", cmd_down, "Stop the local worker and Kafka brokers started by `lineage up`.")
     add(
+        "status",
+        cmd_status,
+        "Show whether the local Kafka brokers and worker run (exit 3 if not).",
+    )
+    worker = add(
         "worker",
         cmd_worker,
         "Run a worker in the foreground: consume lineage events and "
         "write them to ClickHouse; serve read-only SQL at /sql. Stop with Ctrl-C.",
+    )
+    worker.add_argument(
+        "--log-file",
+        type=Path,
+        help="log to this file instead of stderr, rotated at LINEAGE_LOG_MAX_BYTES "
+        "(LINEAGE_LOG_BACKUPS kept), with the process's stdout and stderr",
     )
     answer_cli.register(add)
     bench = add(
@@ -215,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds", type=float, default=20.0, help="ingest --rate: how long to send (default 20)"
     )
     bench.add_argument(
+        "--with-reads",
+        action="store_true",
+        help="ingest: run it twice, alone and with heavy reads sent to the worker all along, "
+        "and report the rate kept (a ratio) and the worker's memory in each",
+    )
+    bench.add_argument(
         "--scale",
         type=_positive_float,
         default=1.0,
@@ -236,8 +274,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         # Passwords and keys never reach a log line, whoever writes it.
         redact_in_logs(settings.secret_values())
+        stderr = logging.StreamHandler()
+        stderr.addFilter(RepeatFilter())  # a retry loop says it once a minute
         logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            level=settings.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            handlers=[stderr],
         )
         if settings.log_level != "DEBUG":
             # Retries while a broker starts are routine; the SDK reports real failures itself.
