@@ -37,6 +37,7 @@ from confluent_kafka import Producer
 
 from collector import LineageClient
 from collector.config import Settings
+from collector.security import Secret
 from collector.inference_codec import long_bytes
 from collector.producer import DEFAULT_CONFIG
 from processors.bench import BenchResult, IngestRun, WorkerWatch
@@ -204,9 +205,11 @@ class _Ledger:
 class _Poller(threading.Thread):
     """Looks at the store every POLL seconds and tells the ledger what became queryable."""
 
-    def __init__(self, url: str, table: str, ledger: _Ledger, watch: WorkerWatch) -> None:
+    def __init__(
+        self, url: str, token: Secret, table: str, ledger: _Ledger, watch: WorkerWatch
+    ) -> None:
         super().__init__(name="bench-poller", daemon=True)
-        self.query = EndpointRunner(url)
+        self.query = EndpointRunner(url, token=token)
         self.table = table
         self.ledger = ledger
         self.watch = watch
@@ -274,7 +277,7 @@ def bench_freshness(
         assert worker.pid is not None
         watch = WorkerWatch(worker.pid)
         ledger = _Ledger()
-        poller = _Poller(worker.query_url, run.table, ledger, watch)
+        poller = _Poller(worker.query_url, run.settings.read_token, run.table, ledger, watch)
 
         # Warm-up: the consumers have joined and a batch went through before the clock starts.
         warm = int(time.time() * 1000)
