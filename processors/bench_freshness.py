@@ -37,9 +37,9 @@ from confluent_kafka import Producer
 
 from collector import LineageClient
 from collector.config import Settings
-from collector.security import Secret
 from collector.inference_codec import long_bytes
 from collector.producer import DEFAULT_CONFIG
+from collector.security import Secret
 from processors.bench import BenchResult, IngestRun, WorkerWatch
 from processors.inference_avro import read_long
 from processors.query_runner import EndpointRunner
