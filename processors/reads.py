@@ -152,6 +152,9 @@ class ReadPool:
         for session in self._all:
             self._sessions.put(session)
         self._killer = killer
+        # Tags of reads whose client left: one that has not started yet never does. A read
+        # forgets its tag when it ends, so this holds no more than the reads under way.
+        self._cancelled: set[str] = set()
         self.executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="read")
         self._kill_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-kill")
 
@@ -168,10 +171,19 @@ class ReadPool:
     ) -> tuple[list[str], Sequence[Sequence[Any]]]:
         """Run one read (blocking: call it on :attr:`executor`)."""
         with self._session() as session:
-            return read_on(session, sql, parameters, self.limits, tag)
+            if tag and tag in self._cancelled:
+                # Its client left while it waited for a session: nobody wants it now.
+                self._cancelled.discard(tag)
+                raise QueryError("the query was cancelled: its client went away")
+            try:
+                return read_on(session, sql, parameters, self.limits, tag)
+            finally:
+                self._cancelled.discard(tag)
 
     def cancel(self, tag: str) -> None:
-        """Stop the read tagged ``tag`` if it still runs (blocking)."""
+        """Stop the read tagged ``tag`` if it still runs, or keep it from starting
+        (blocking)."""
+        self._cancelled.add(tag)
         try:
             self._killer.command(
                 "KILL QUERY WHERE position(query, concat({prefix:String}, {tag:String})) > 0 "
