@@ -30,6 +30,8 @@ from processors.store.connect import Store, open_reader
 log = logging.getLogger(__name__)
 
 _TAG = "lineage-read:"
+# The nice value of the threads a read runs on (19: the lowest priority).
+READ_NICE = 19
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class ReadLimits:
             "max_result_bytes": self.bytes,
             "result_overflow_mode": "throw",
             "max_threads": self.threads,
+            # Reads run at the lowest CPU priority: on cores shared with ingest, a long scan
+            # takes what ingest leaves rather than half of it.
+            "os_thread_priority": READ_NICE,
             "readonly": 1,
         }
 

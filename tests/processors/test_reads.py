@@ -26,9 +26,10 @@ def test_a_read_session_cannot_raise_its_limits_or_write(store: Store, pool: Rea
     """Pass: the session's limits are those given and a SETTINGS clause cannot change
     them; writes are refused; the writer's session keeps writing."""
     [row] = pool.read(
-        "SELECT getSetting('max_threads'), getSetting('max_result_rows'), getSetting('readonly')"
+        "SELECT getSetting('max_threads'), getSetting('max_result_rows'), "
+        "getSetting('os_thread_priority'), getSetting('readonly')"
     )[1]
-    assert list(row) == [1, 1000, 1]
+    assert list(row) == [1, 1000, 19, 1]
     with pytest.raises(QueryError, match="readonly"):
         pool.read("SELECT 1 SETTINGS max_result_rows = 0")
     with pytest.raises(QueryError, match="read-only"):
