@@ -22,7 +22,8 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -37,8 +38,20 @@ _PROGRESS_PREFIX = "==> "
 # its logs first, which is worth waiting for rather than recovering them at the next start.
 # The bound only matters for a wedged JVM.
 _STOP_TIMEOUT_S = 30
+_PORT_RELEASE_S = 3.0
 _LOG_TAIL_LINES = 15
 _STACK_FRAME = re.compile(r"\s+(at |\.\.\. \d+ more)")
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A service's JVM as :meth:`LocalService.start` left it: running, perhaps not answering."""
+
+    pid: int
+    port: int
+    """The port clients use."""
+    started: bool
+    """True if started just now, False if it was running already."""
 
 
 class Readiness(abc.ABC):
@@ -167,34 +180,70 @@ class LocalService(abc.ABC):
         """
         require("java", self.JAVA_HINT)
         provisioned = self.provision(progress)
-        label = self.LABEL[:1].upper() + self.LABEL[1:]
         with self._lock():
-            pid = self._running_pid()
-            if pid is not None:
-                port = self._port_of_running(pid)
-                address = self._address(port)
-                self._wait_until_ready(pid, port, started_here=False)
-                _write_atomically(self._address_file, address + "\n")
-                progress(f"{label} is already running at {address} (pid {pid})")
-                return address
+            return self.ready(self._launch(provisioned, progress, (), None), progress)
 
-            ports = self._ports()
-            address = self._address(ports[0])
-            progress(f"Starting {self.LABEL} at {address} (state in {self.state_dir})")
-            started = self._run_script(
-                self.START_SCRIPT, str(provisioned), str(self.state_dir), *map(str, ports)
+    def start(
+        self,
+        provisioned: Path,
+        progress: Callable[[str], None] = print,
+        *,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Launched:
+        """Start the service unless it already runs, without waiting for it to answer.
+
+        For services that can only answer once others run too (the nodes of a cluster):
+        start each, then :meth:`ready` each. ``provisioned`` is what :meth:`provision`
+        returned; ``args`` go to the start script after the ports, ``env`` is its whole
+        environment (default: this process's).
+        """
+        with self._lock():
+            return self._launch(provisioned, progress, args, env)
+
+    def ready(self, launched: Launched, progress: Callable[[str], None] = print) -> str:
+        """Wait until ``launched`` answers (see :meth:`start`); return its address.
+
+        The address is also written to the state folder's address file.
+        """
+        self._wait_until_ready(launched.pid, launched.port, started_here=launched.started)
+        address = self._address(launched.port)
+        _write_atomically(self._address_file, address + "\n")
+        label = self.LABEL[:1].upper() + self.LABEL[1:]
+        if launched.started:
+            progress(f"{label} is up at {address} (pid {launched.pid}, log {self.log_file})")
+        else:
+            progress(f"{label} is already running at {address} (pid {launched.pid})")
+        return address
+
+    def _launch(
+        self,
+        provisioned: Path,
+        progress: Callable[[str], None],
+        args: Sequence[str],
+        env: Mapping[str, str] | None,
+    ) -> Launched:
+        """Start the JVM detached unless it runs (the caller holds the lock)."""
+        pid = self._running_pid()
+        if pid is not None:
+            return Launched(pid, self._port_of_running(pid), started=False)
+        ports = self._ports()
+        address = self._address(ports[0])
+        progress(f"Starting {self.LABEL} at {address} (state in {self.state_dir})")
+        started = self._run_script(
+            self.START_SCRIPT,
+            str(provisioned),
+            str(self.state_dir),
+            *map(str, ports),
+            *args,
+            env=env,
+        )
+        printed = started.stdout.split()
+        if not printed or not printed[-1].isdigit():
+            raise LocalStackError(
+                f"{self.START_SCRIPT} did not report the {self.SHORT}'s pid; see {self.log_file}"
             )
-            printed = started.stdout.split()
-            if not printed or not printed[-1].isdigit():
-                raise LocalStackError(
-                    f"{self.START_SCRIPT} did not report the {self.SHORT}'s pid; "
-                    f"see {self.log_file}"
-                )
-            pid = int(printed[-1])
-            self._wait_until_ready(pid, ports[0], started_here=True)
-            _write_atomically(self._address_file, address + "\n")
-            progress(f"{label} is up at {address} (pid {pid}, log {self.log_file})")
-            return address
+        return Launched(int(printed[-1]), ports[0], started=True)
 
     def down(self) -> bool:
         """Stop the service of this state folder; return True if one was running.
@@ -304,22 +353,34 @@ class LocalService(abc.ABC):
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _ports(self) -> tuple[int, ...]:
-        """The ports this state folder's service listens on: the stored ones, else new ones.
+    def kept_ports(self, avoid: Collection[int] = ()) -> tuple[int, ...]:
+        """The ports kept for this state folder's service (in ``PORT_KEYS`` order); free ones,
+        none of ``avoid``, are picked and kept first if there are none yet.
 
         Kept across restarts so that clients holding the address find the service again
         after ``lineage down`` and ``lineage up``.
         """
         stored = self._read_ports()
         if stored is not None:
-            for port in stored:
-                if not _bindable(port):
-                    raise LocalStackError(self._port_taken(port))
             return stored
-        ports = tuple(_free_ports(len(self.PORT_KEYS)))
+        ports = tuple(_free_ports(len(self.PORT_KEYS), avoid))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         _write_atomically(
             self._ports_file, json.dumps(dict(zip(self.PORT_KEYS, ports, strict=True))) + "\n"
         )
+        return ports
+
+    def _ports(self) -> tuple[int, ...]:
+        """The ports the service is to listen on now: the kept ones, each free again."""
+        ports = self.kept_ports()
+        # A JVM killed a moment ago holds its listeners until its last thread has exited,
+        # a little after it stopped counting as running: give that a few seconds.
+        deadline = time.monotonic() + _PORT_RELEASE_S
+        for port in ports:
+            while not _bindable(port):
+                if time.monotonic() >= deadline:
+                    raise LocalStackError(self._port_taken(port))
+                time.sleep(0.05)
         return ports
 
     def _port_of_running(self, pid: int) -> int:
@@ -342,7 +403,12 @@ class LocalService(abc.ABC):
             yield
 
     def _run_script(
-        self, name: str, *args: str, check: bool = True, timeout: float = 600.0
+        self,
+        name: str,
+        *args: str,
+        check: bool = True,
+        timeout: float = 600.0,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         try:
             done = subprocess.run(
@@ -351,6 +417,7 @@ class LocalService(abc.ABC):
                 text=True,
                 timeout=timeout,
                 check=False,
+                env=env,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise LocalStackError(f"{name} could not be run: {exc}") from exc
@@ -422,13 +489,15 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def _free_ports(count: int) -> list[int]:
-    """Distinct ports free on 127.0.0.1 now, chosen by the kernel."""
+def _free_ports(count: int, avoid: Collection[int] = ()) -> list[int]:
+    """Distinct ports free on 127.0.0.1 now, chosen by the kernel, none of ``avoid``."""
     # All sockets stay open until every port is known, so the kernel cannot hand out one twice.
     with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
+        ports: list[int] = []
+        while len(ports) < count:
             probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             probe.bind((HOST, 0))
-            ports.append(int(probe.getsockname()[1]))
+            port = int(probe.getsockname()[1])
+            if port not in avoid:
+                ports.append(port)
     return ports

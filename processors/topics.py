@@ -55,10 +55,9 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> 
     missing = [t for t in topic_names(settings) if t not in metadata.topics]
     if not missing:
         return []
-    # Three replicas where the cluster has them; a single local broker can hold only one.
-    replicas = 1 if len(metadata.brokers) < 3 else 3
+    replicas, config = replication(len(metadata.brokers))
     futures = admin.create_topics(
-        [NewTopic(t, settings.topic_partitions, replicas) for t in missing],
+        [NewTopic(t, settings.topic_partitions, replicas, config=config) for t in missing],
         operation_timeout=timeout,
     )
     created = []
@@ -70,6 +69,19 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 15.0) -> 
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise ProcessorError(f"cannot create topic {name!r}: {exc.args[0].str()}") from None
     return created
+
+
+def replication(brokers: int) -> tuple[int, dict[str, str]]:
+    """The replication factor and topic configuration of a topic created on ``brokers``.
+
+    Three replicas where the cluster has them, and an acks=all write (the SDK's, the DLQ's)
+    acknowledged only once two hold it: one broker may die without losing an acknowledged
+    event or stopping producers. Set on the topic, not left to the broker's default, which
+    is 1 unless someone changed it. A single broker can hold only one replica.
+    """
+    if brokers < 3:
+        return 1, {}
+    return 3, {"min.insync.replicas": "2"}
 
 
 def _metadata(admin: AdminClient, refusals: list[KafkaError], timeout: float) -> ClusterMetadata:
