@@ -169,6 +169,8 @@ class Settings:
     kafka_start_timeout: float = 90.0
     kafka_brokers: int = 1
     log_level: str = "INFO"
+    log_max_bytes: int = 50 << 20
+    log_backups: int = 5
     schema_registry_url: str = ""
     subject_key: Secret = NO_SECRET
     spool_dir: Path | None = None
@@ -692,6 +694,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "LINEAGE_LOG_LEVEL",
         "DEBUG, INFO, WARNING or ERROR. Default INFO.",
         _log_level,
+    ),
+    SettingSpec(
+        "log_max_bytes",
+        "LINEAGE_LOG_MAX_BYTES",
+        "Size at which the worker's log file (`<state>/worker/worker.log` under `lineage up`, "
+        "or `lineage worker --log-file`) is renamed `.1` and a new one begun; what the "
+        "process writes outside logging goes there too. Default 52428800 (50 MiB).",
+        _positive_int,
+    ),
+    SettingSpec(
+        "log_backups",
+        "LINEAGE_LOG_BACKUPS",
+        "Rotated worker log files kept (`worker.log.1` the newest); older ones are deleted, "
+        "so the logs take at most (1 + this) times LINEAGE_LOG_MAX_BYTES. Default 5.",
+        _positive_int,
     ),
 )
 

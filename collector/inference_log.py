@@ -9,7 +9,6 @@ makes production inference volumes affordable, for the SDK and for the worker al
 from __future__ import annotations
 
 import collections
-import logging
 import threading
 import time
 import uuid
@@ -22,11 +21,12 @@ from collector import ids
 from collector.errors import InvalidEventError, LineageError, NodeIdError
 from collector.events import InputRef
 from collector.inference_codec import Item, encode_batch_body
+from collector.log_hygiene import sdk_logger
 
 if TYPE_CHECKING:
     from collector.client import LineageClient
 
-log = logging.getLogger(__name__)
+log = sdk_logger(__name__)
 BATCH_SCHEMA = "lineage.events.InferenceBatch"
 
 # (key, model, version, deployment, item): the item is what the batch encoder takes.

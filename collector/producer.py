@@ -37,7 +37,6 @@ after the last checkpoint. Duplicates carry the same ``event_id``; consumers dro
 from __future__ import annotations
 
 import atexit
-import logging
 import threading
 import time
 from pathlib import Path
@@ -46,11 +45,12 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from collector.errors import DeliveryError
+from collector.log_hygiene import sdk_logger
 from collector.replay import POLL_S, PROBE_TIMEOUT_S, REFUSED, SpoolReplay, describe
 from collector.security import KafkaSecurity, Secret, explain_refusal
 from collector.spool import Position, Spool
 
-log = logging.getLogger(__name__)
+log = sdk_logger(__name__)
 
 # Idempotence and acks=all: the broker de-duplicates retried batches, so a network hiccup
 # neither loses nor repeats an event. lz4 keeps CPU low at the volumes inference logging has.
@@ -106,8 +106,9 @@ class EventProducer:
         self._security = _security_of(conf)
         self.refused: str | None = None  # why Kafka last turned this client away
         # librdkafka's own log lines (transient retries while a broker starts, say) go
-        # through Python logging instead of straight to stderr of the observed service.
-        conf.setdefault("logger", logging.getLogger("collector.kafka"))
+        # through Python logging instead of straight to stderr of the observed service;
+        # a host that configured no logging hears of an outage from us, once, instead.
+        conf.setdefault("logger", sdk_logger("collector.kafka", chatty=True))
         # Always ours: spooling depends on seeing every client error and failed delivery.
         conf["error_cb"] = self._on_error
         conf["on_delivery"] = self._on_delivery
@@ -125,6 +126,7 @@ class EventProducer:
         self._closed = False
         self._lost = 0  # losses since the last flush
         self._spooled_now = 0  # events spooled since spooling last began, for the logs
+        self._away = False  # Kafka unreachable and no spool: said once, until a delivery
         self._spool: Spool | None = None
         self._replay: SpoolReplay | None = None
         if spool_dir is not None:
@@ -282,6 +284,17 @@ class EventProducer:
         elif err.code() == KafkaError._ALL_BROKERS_DOWN and self._spool is not None:
             with self._lock:
                 self._start_spooling("all brokers are down")
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            # With a spool, its warning says so once; without, this is the word a service
+            # hears of the outage (librdkafka's account of its retries may be silenced).
+            if not self._away:
+                self._away = True
+                log.warning(
+                    "Kafka at %s does not answer; events wait in memory for up to %.0f s, "
+                    "then fail. A spool folder (LINEAGE_SPOOL_DIR) would keep them on disk.",
+                    self._conf["bootstrap.servers"],
+                    float(self._conf["message.timeout.ms"]) / 1000,
+                )
         else:
             # Connection trouble is retried by librdkafka; keep it quiet.
             log.debug("kafka client error: %s", err)
@@ -323,6 +336,9 @@ class EventProducer:
                 if self.delivered != delivered:
                     delivered = self.delivered
                     self._progress_at = time.monotonic()
+                    if self._away:
+                        self._away = False
+                        log.warning("Kafka takes events again.")
                 wait = self._step()
             except Exception:
                 # Nothing may take the host application down, this thread included.

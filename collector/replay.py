@@ -28,20 +28,20 @@ starts (checked every 30 s), whenever its own spool has nothing to send.
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
+from collector.log_hygiene import sdk_logger
 from collector.spool import Position, Spool
 
 if TYPE_CHECKING:
     from collector.producer import EventProducer
 
 # The producer's logger: replay and sending are one component to whoever configures logging.
-log = logging.getLogger("collector.producer")
+log = sdk_logger("collector.producer")
 
 # Errors that sending again cannot fix: such events are counted as failed, never spooled.
 REFUSED = frozenset(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.errors import ConfigError
+from collector.log_hygiene import TEMPLATE_ATTR
 
 MASK = "***"
 
@@ -173,6 +174,9 @@ def redact_in_logs(secrets: Iterable[Secret | str]) -> None:
                 message = record.getMessage()
             except Exception:  # a malformed record: leave it to logging's own error path
                 return record
+            # The template still tells repeats of one complaint apart (log_hygiene); it
+            # only keys a table, it is never written out.
+            record.__dict__.setdefault(TEMPLATE_ATTR, record.msg)
             # Empty arguments, not None: formatters that treat None as one argument
             # (faust's) would format the message again, and fail on every '%' in it.
             record.msg, record.args = redact(message), ()

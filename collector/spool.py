@@ -46,7 +46,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
-import logging
 import os
 import struct
 import threading
@@ -55,8 +54,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from collector.errors import SpoolFullError
+from collector.log_hygiene import sdk_logger
 
-log = logging.getLogger(__name__)
+log = sdk_logger(__name__)
 
 MAGIC = b"LNSPOOL1"
 DATA_START = len(MAGIC)

@@ -9,7 +9,6 @@ untouched.
 from __future__ import annotations
 
 import functools
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,11 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from collector.errors import LineageError
 from collector.events import DatasetRef, TransformationRun
+from collector.log_hygiene import sdk_logger
 
 if TYPE_CHECKING:
     from collector.client import LineageClient
 
-log = logging.getLogger(__name__)
+log = sdk_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -24,6 +24,7 @@ import signal
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -59,6 +60,7 @@ from processors.staged_agent import StagedGraphProcessor
 from processors.store import apply_retention, migrate, open_configured
 from processors.store.connect import WORKER_SESSION, Store
 from processors.topics import ensure_topics
+from processors.worker_log import logging_config
 
 log = logging.getLogger(__name__)
 
@@ -313,9 +315,13 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def service_worker(app: faust.App, log_level: str) -> faust.Worker:
-    """The faust worker that runs ``app``, logging at ``log_level`` and no lower."""
-    worker = faust.Worker(app, loglevel=log_level, quiet=True)
+def service_worker(
+    app: faust.App, log_level: str, log_config: dict[str, Any] | None = None
+) -> faust.Worker:
+    """The faust worker that runs ``app``, logging at ``log_level`` and no lower, as
+    ``log_config`` says (:func:`processors.worker_log.logging_config`; default: stderr)."""
+    config = log_config if log_config is not None else logging_config(log_level)
+    worker = faust.Worker(app, loglevel=log_level, quiet=True, logging_config=config)
     # faust's terminal spinner, kept at WARNING and above, turns the root logger to DEBUG, so
     # every library's debug call builds and formats a record (aiokafka's: one per request).
     # A service has no terminal to spin on.
@@ -323,8 +329,9 @@ def service_worker(app: faust.App, log_level: str) -> faust.Worker:
     return worker
 
 
-def run_worker(settings: Settings) -> None:
-    """Run a worker in the foreground until SIGINT or SIGTERM; then stop cleanly."""
+def run_worker(settings: Settings, log_file: Path | None = None) -> None:
+    """Run a worker in the foreground until SIGINT or SIGTERM; then stop cleanly. It logs
+    to stderr, or to ``log_file``, rotated by size, with its stdout and stderr."""
     bootstrap = settings.resolve_bootstrap()
     check_port_free(settings.worker_host, settings.worker_port)
     check_exposure(settings)
@@ -350,7 +357,13 @@ def run_worker(settings: Settings) -> None:
             settings.read_concurrency,
         )
         app = build_app(settings, store, derived, reads, bootstrap)
-        worker = service_worker(app, settings.log_level)
+        log_config = logging_config(
+            settings.log_level,
+            log_file,
+            max_bytes=settings.log_max_bytes,
+            backups=settings.log_backups,
+        )
+        worker = service_worker(app, settings.log_level, log_config)
         log.info(
             "worker consuming %s, %s and %s from %s",
             settings.topic_events,

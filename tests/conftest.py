@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from collector.config import Settings
+from collector.log_hygiene import forget_sdk_repeats
 from processors.errors import ProcessorError
 from processors.local_clickhouse import LocalClickHouse
 from processors.local_kafka import LocalKafka
@@ -28,6 +29,13 @@ from processors.local_worker import answers
 from processors.query_runner import EndpointRunner, Table
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _sdk_repeats_forgotten() -> None:
+    """The SDK writes each kind of complaint once a minute, process-wide: a test hears what
+    it provokes, whatever the one before it provoked."""
+    forget_sdk_repeats()
 
 
 @pytest.fixture(scope="session")
