@@ -180,7 +180,7 @@ def read_topic(settings: Settings, topic: str) -> list[Read]:
                 continue
             consumer.assign([TopicPartition(topic, p, low)])
             while True:
-                msg = consumer.poll(10)
+                msg = consumer.poll(60)  # a fetch takes milliseconds, or a loaded machine
                 assert msg is not None and msg.error() is None, msg and msg.error()
                 out.append(
                     Read(
@@ -198,6 +198,12 @@ def read_topic(settings: Settings, topic: str) -> list[Read]:
     return out
 
 
+# A worker's start is CPU work (imports, migrations on the embedded store): 10-20 s here,
+# minutes on a two-core machine at a load average of 15. Waiting costs nothing when it is
+# quick.
+WORKER_START_S = 300.0
+
+
 class WorkerProcess:
     """A real ``lineage worker`` in a child process, with its log kept for failures."""
 
@@ -210,7 +216,7 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.worker_port}/sql"
 
-    def start(self, timeout: float = 60) -> WorkerProcess:
+    def start(self, timeout: float = WORKER_START_S) -> WorkerProcess:
         return self.launch().ready(timeout)
 
     def launch(self) -> WorkerProcess:
@@ -226,7 +232,7 @@ class WorkerProcess:
             )
         return self
 
-    def ready(self, timeout: float = 60) -> WorkerProcess:
+    def ready(self, timeout: float = WORKER_START_S) -> WorkerProcess:
         """Wait until the launched worker answers queries."""
         assert self.proc is not None
         deadline = time.monotonic() + timeout

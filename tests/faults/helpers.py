@@ -194,7 +194,7 @@ def kill_inside_an_insert(worker: WorkerProcess, store_dir: Path, timeout: float
 def metric_total(settings: Settings, name: str) -> float:
     """The sum of every sample of ``name`` on the worker's /metrics (0 when it has none)."""
     url = f"http://127.0.0.1:{settings.worker_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(url, timeout=60) as response:  # a loaded worker is slow
         text = response.read().decode()
     return sum(
         sample.value

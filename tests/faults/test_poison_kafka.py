@@ -30,10 +30,18 @@ from tests.faults.helpers import (
     run_until_killed,
     wait_for_commits,
 )
+from tests.faults.load import PATIENCE, CpuHog
 from tests.faults.test_poison_fuzz import OL_EVENT
 from tests.faults.workload import PREDICTIONS_PER_MODEL, emit_training_runs, log_predictions
 
 LIMIT = 4096  # LINEAGE_MAX_EVENT_BYTES of this test: the oversize record is past it
+
+
+def ordered_producer(settings: Settings) -> Producer:
+    """A producer that writes a partition's records once each, in the order produced, even
+    when a request is retried (a slow broker under load): the offsets this module expects
+    hold by construction."""
+    return Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
 
 
 def ol_event(i: int) -> bytes:
@@ -83,7 +91,7 @@ def interleave(
 
 
 def test_scenario7_poison_of_every_kind_dead_lettered_once_neighbours_stored_worker_lives(
-    settings: Settings,
+    settings: Settings, cpu_hog: CpuHog
 ) -> None:
     """Scenario 7 (Kafka). Pass: truncated Avro, a bad magic byte, an unknown fingerprint,
     an unknown schema id, wrong types, an oversize record, random bytes and malformed
@@ -110,27 +118,29 @@ def test_scenario7_poison_of_every_kind_dead_lettered_once_neighbours_stored_wor
     ol = ol_poison(rnd)
     ol_goods = [ol_event(i) for i in range(len(goods))]
     settings = settings.replace(max_event_bytes=LIMIT)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    producer = ordered_producer(settings)
     interleave(producer, settings.topic_events, goods, poison)
     interleave(producer, settings.topic_inferences, inference_goods, inference_poison)
     interleave(producer, settings.topic_openlineage, ol_goods, ol)
-    assert producer.flush(10) == 0
+    assert producer.flush(PATIENCE) == 0
     injected = {**poison, **inference_poison, **ol}
     topics = [settings.topic_events, settings.topic_inferences, settings.topic_openlineage]
 
     worker = WorkerProcess(settings).start()
     try:
         stored = worker.wait_for(
-            "SELECT topic, offset FROM events_raw ORDER BY topic, offset", 2 * len(goods)
+            "SELECT topic, offset FROM events_raw ORDER BY topic, offset",
+            2 * len(goods),
+            timeout=PATIENCE,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PATIENCE
         while len(read_topic(settings, settings.topic_dlq)) < len(injected):
             assert time.monotonic() < deadline, worker.log()
             time.sleep(0.3)
         for topic in topics:
-            wait_for_commits(settings, topic)  # offsets advanced past every record
+            wait_for_commits(settings, topic, PATIENCE)  # offsets advanced past every record
         # Counted once a batch is committed: wait for the last one's count.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE
         while metric_total(settings, "lineage_events_dead_lettered_total") < len(injected):
             assert time.monotonic() < deadline, worker.log()[-3000:]
             time.sleep(0.3)
@@ -193,7 +203,7 @@ def test_scenario7_poison_of_every_kind_dead_lettered_once_neighbours_stored_wor
     worker = WorkerProcess(replay).start()
     try:
         for topic in topics:
-            wait_for_commits(replay, topic)
+            wait_for_commits(replay, topic, PATIENCE)
         letters = worker.query(
             "SELECT src_topic, src_offset, stage, record_bytes FROM dead_letters "
             "ORDER BY src_topic, src_offset"
@@ -237,11 +247,11 @@ def test_a_dlq_that_refuses_stops_commits_until_it_takes_the_record(settings: Se
     scratch = settings.replace(topic_events=f"{settings.topic_events}.scratch")
     emit_training_runs(scratch, 0, 2)
     goods = read_topic(scratch, scratch.topic_events)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    producer = ordered_producer(settings)
     producer.produce(settings.topic_events, goods[0].value, b"k", partition=0)
     producer.produce(settings.topic_events, b"\xc3\x01" + b"\x22" * 600, b"k", partition=0)
     producer.produce(settings.topic_events, goods[1].value, b"k", partition=0)
-    producer.flush(10)
+    assert producer.flush(PATIENCE) == 0
     log = settings.state_dir / "refused.log"
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     status = run_until_killed(settings, log)

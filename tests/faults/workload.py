@@ -10,6 +10,7 @@ from typing import Any
 
 from collector import DatasetRef, LineageClient
 from collector.config import Settings
+from processors.errors import QueryError
 from tests.conftest import WorkerProcess
 
 PREDICTIONS_PER_MODEL = 150
@@ -61,7 +62,14 @@ def counts(worker: WorkerProcess) -> dict[str, int]:
             (SELECT uniqExact(inference_id) FROM inferences)
     """
     names = ("raw", "raw_final", "raw_ids", "edges", "edges_final", "inf", "inf_final", "inf_ids")
-    return dict(zip(names, worker.query(sql).rows[0], strict=True))
+    try:
+        rows = worker.query(sql).rows
+    except QueryError as exc:  # a worker gone is a failure of the scenario: say why it went
+        status = worker.proc.poll() if worker.proc is not None else None
+        raise AssertionError(
+            f"{exc}\nworker exit status {status}:\n{worker.log()[-5000:]}"
+        ) from None
+    return dict(zip(names, rows[0], strict=True))
 
 
 def expected(events: int, models: int) -> dict[str, int]:
