@@ -181,6 +181,7 @@ class Settings:
     fault_kill_after_store: int = 0
     lag_interval: float = 5.0
     coverage_interval: float = 60.0
+    ready_write_failure_seconds: float = 30.0
     kafka_security_protocol: str = ""
     kafka_sasl_mechanism: str = "SCRAM-SHA-512"
     kafka_sasl_username: str = ""
@@ -688,6 +689,16 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "on the store, run between batches. Default 60. 0: not measured (run it on one worker "
         "of a group, say, as every worker would report the same figures).",
         _non_negative_float,
+    ),
+    SettingSpec(
+        "ready_write_failure_seconds",
+        "LINEAGE_READY_WRITE_FAILURE_SECONDS",
+        "Seconds the worker's writes to ClickHouse may keep failing (each retried with "
+        "backoff, nothing committed meanwhile) before `/readyz` answers 503 naming the "
+        "failure, though ClickHouse still answers queries: a full disk, too many parts, a "
+        "read-only replica, lost rights. Default 30: a blip of a few retries leaves the "
+        "worker ready.",
+        _positive_float,
     ),
     SettingSpec(
         "log_level",

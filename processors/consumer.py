@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 P = TypeVar("P")
 
+# Longest a stopping consumer waits for Kafka to take its leave of the group.
+LEAVE_SECONDS = 2.0
+
 
 class BatchHandler(Protocol, Generic[P]):
     """What a consumer hands its batches to, in two steps.
@@ -165,13 +168,28 @@ class BatchConsumer(Generic[P]):
                         self._store_and_commit(consumer, records, prepared)
                     )
                 await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            # Cancelled (a stop that could not wait): so is the batch being stored, wherever
+            # this was waiting, and its offsets stay uncommitted.
+            if storing is not None:
+                storing.cancel()
+            raise
         finally:
             try:
                 if storing is not None:
                     await storing
             finally:
-                preparing.shutdown(wait=True)
-                await consumer.stop()
+                # A batch being prepared is not wanted any more: not waited for.
+                preparing.shutdown(wait=False, cancel_futures=True)
+                await self._leave(consumer)
+
+    async def _leave(self, consumer: AIOKafkaConsumer) -> None:
+        # Leaving the group tells the broker at once that our partitions are free; a broker
+        # that does not answer gets LEAVE_SECONDS, then the session timeout frees them.
+        try:
+            await asyncio.wait_for(consumer.stop(), LEAVE_SECONDS)
+        except TimeoutError:
+            log.warning("%s: Kafka did not see us leave within %gs", self.topic, LEAVE_SECONDS)
 
     def _begin(self) -> None:
         self.in_flight += 1

@@ -24,6 +24,7 @@ from collector.errors import DecodeError
 from collector.registry import SchemaRegistryClient
 from collector.wire import Decoder, TransientDecodeError
 from processors.errors import RecordTooLargeError, StoreError
+from processors.health import WriteFailures
 from processors.mapping import TABLES, MappingError, Origin, RowBatch, map_event
 from processors.metrics import BatchReport, WorkerMetrics, batch_report, event_kinds
 from processors.openlineage import map_openlineage
@@ -210,6 +211,7 @@ class GraphProcessor:
         self.store_errors = 0
         self.fallbacks = 0  # batches ClickHouse was to decode that went the Python way
         self.metrics = metrics
+        self.write_failures = WriteFailures()  # what readiness reads
 
     def forget(self, partitions: Sequence[Partition]) -> None:
         """``partitions`` were just assigned to us: check the store before writing them."""
@@ -312,13 +314,19 @@ class GraphProcessor:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def _until_stored(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` on the store thread until it stops raising StoreError."""
+        """Run ``fn`` on the store thread until it stops raising StoreError.
+
+        Only a cancellation ends it otherwise: the consumer cancels a batch the worker's
+        stop does not leave time to store, and its offsets stay uncommitted."""
         loop = asyncio.get_running_loop()
         wait = RETRY_FIRST_SECONDS
         while True:
             try:
-                return await loop.run_in_executor(self.executor, fn, *args)
+                done = await loop.run_in_executor(self.executor, fn, *args)
+                self.write_failures.succeeded()
+                return done
             except StoreError as exc:
+                self.write_failures.failed(exc)
                 self.store_errors += 1
                 if self.metrics is not None:
                     self.metrics.store_error("write", retried=True)

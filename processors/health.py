@@ -2,13 +2,16 @@
 
 Liveness (``/healthz``) needs nothing here: a worker whose event loop answers HTTP is alive.
 Readiness (``/readyz``) asks both components a trivial question with a deadline, so a
-probe never hangs on a component that does not answer.
+probe never hangs on a component that does not answer. A store can answer that question and
+still refuse every write (a full disk, too many parts, a read-only replica): readiness also
+looks at how long the worker's own writes have been failing (:class:`WriteFailures`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -93,11 +96,57 @@ async def check(
     return Check(component, True)
 
 
+class WriteFailures:
+    """How long the writes of one consumer to ClickHouse have been failing: its retry loop
+    reports every failure and every success, and the current run of failures dates from
+    the first failure after the last success."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.since: float | None = None  # None: the last write went through
+        self.error = ""
+
+    def failed(self, error: BaseException) -> None:
+        if self.since is None:
+            self.since = self.clock()
+        self.error = str(error)
+
+    def succeeded(self) -> None:
+        self.since = None
+        self.error = ""
+
+    def seconds(self) -> float:
+        """How long the current run of failures has lasted (0 when there is none)."""
+        return 0.0 if self.since is None else self.clock() - self.since
+
+
+WRITES = "clickhouse_writes"
+
+
+def writes_check(failures: Mapping[str, WriteFailures], limit: float) -> Check:
+    """Not ok while the writes from some topic have failed for over ``limit`` seconds with
+    no success between; the detail names the topic, how long, and the last error."""
+    failing = [(f.seconds(), topic, f.error) for topic, f in failures.items()]
+    seconds, topic, error = max(failing, default=(0.0, "", ""))
+    if seconds <= limit:
+        return Check(WRITES, True)
+    return Check(
+        WRITES,
+        False,
+        f"writes of {topic} failing for {seconds:.0f}s, over "
+        f"LINEAGE_READY_WRITE_FAILURE_SECONDS={limit:g}; retried, nothing committed: {error}",
+    )
+
+
 async def readiness(
-    kafka: Callable[[], None], store: Callable[[], None], store_executor: Executor
+    kafka: Callable[[], None],
+    store: Callable[[], None],
+    store_executor: Executor,
+    also: Sequence[Check] = (),
 ) -> Readiness:
-    """Both components asked at once. Store calls go through the store's own thread."""
+    """Both components asked at once, with ``also``'s checks (known without asking) after
+    them. Store calls go through the store's own thread."""
     checks = await asyncio.gather(
         check("kafka", kafka, None), check("clickhouse", store, store_executor)
     )
-    return Readiness(tuple(checks))
+    return Readiness((*checks, *also))

@@ -89,14 +89,19 @@ class LagMonitor:
         self.group = group
         self.topics = list(topics)
         self.timeout = timeout
-        base = {"bootstrap.servers": bootstrap, **(client_config or {})}
-        self.admin = AdminClient(base)
+        self.base = {"bootstrap.servers": bootstrap, **(client_config or {})}
+        self.admin, self.reader = self._clients()
+        # Timestamp of the record at an offset never changes: look each one up once.
+        self._timestamps: dict[tuple[str, int, int], int | None] = {}
+
+    def _clients(self) -> tuple[AdminClient, Consumer]:
+        admin = AdminClient(self.base)
         # Reads single records by offset, never joins a group nor commits. Small fetches:
         # one record per partition is wanted, not the prefetch a consumer normally keeps.
-        self.reader = Consumer(
+        reader = Consumer(
             {
-                **base,
-                "group.id": f"{group}.lag-probe",
+                **self.base,
+                "group.id": f"{self.group}.lag-probe",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "queued.min.messages": 1,
@@ -104,23 +109,40 @@ class LagMonitor:
                 "max.partition.fetch.bytes": 64 << 10,
             }
         )
-        # Timestamp of the record at an offset never changes: look each one up once.
-        self._timestamps: dict[tuple[str, int, int], int | None] = {}
+        return admin, reader
 
     def close(self) -> None:
         self.reader.close()
 
     def measure(self, now: float | None = None) -> list[PartitionLag]:
-        """Lag of every partition of the topics that exist. Raises LagError."""
+        """Lag of every partition of the topics that exist. Raises LagError, whatever
+        Kafka does: an error of the client's, or an answer that did not come in time."""
         try:
-            partitions = self._partitions()
-            if not partitions:
-                return []
-            ends = self._offsets(partitions, LATEST)
-            starts = self._offsets(partitions, EARLIEST)
-            committed = self._committed(partitions)
-        except KafkaException as exc:
-            raise LagError(f"lag of group {self.group} not measured: {exc}") from exc
+            return self._measure(now)
+        # A future's result() raises TimeoutError when Kafka does not answer in time (the
+        # builtin: concurrent.futures.TimeoutError is the same class since Python 3.11).
+        except (KafkaException, TimeoutError) as exc:
+            self._renew()
+            why = str(exc) or type(exc).__name__
+            raise LagError(f"lag of group {self.group} not measured: {why}") from exc
+
+    def _renew(self) -> None:
+        """New clients for the next measurement. An admin client whose broker was killed
+        and restarted timed out on every group-offsets request for minutes after the
+        broker was back, where a new one was answered at once."""
+        try:
+            self.reader.close()
+        except (KafkaException, RuntimeError) as exc:  # closed already, or the broker gone
+            log.debug("lag reader not closed cleanly: %s", exc)
+        self.admin, self.reader = self._clients()
+
+    def _measure(self, now: float | None) -> list[PartitionLag]:
+        partitions = self._partitions()
+        if not partitions:
+            return []
+        ends = self._offsets(partitions, LATEST)
+        starts = self._offsets(partitions, EARLIEST)
+        committed = self._committed(partitions)
         behind = {
             tp: position(committed.get(tp, OFFSET_INVALID), starts[tp])
             for tp in partitions

@@ -175,6 +175,13 @@ class WorkerMetrics:
             ["operation"],
             registry=r,
         )
+        self.background_errors = Counter(
+            "lineage_background_errors",
+            "Failed runs of the worker's background tasks (lag, coverage, derived state, "
+            "attribution sweep), by task; each is logged and tried again at the next tick.",
+            ["task"],
+            registry=r,
+        )
         self.lag_records = Gauge(
             "lineage_consumer_lag_records",
             "Records in the partition past the consumer group's committed offset.",

@@ -3,28 +3,28 @@
 :func:`install` adds them to a worker's faust app: the three pages on its web server, a timer
 measuring consumer lag from Kafka (:mod:`processors.lag`, in a thread of its own) and one
 measuring coverage from the store (:mod:`processors.coverage`, on the store thread, between
-batches). A failed measurement is counted and logged; it never stops the worker.
+batches). A failed measurement is counted and logged (:mod:`processors.background`); it never
+stops the worker.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
+from collections.abc import Mapping
 from concurrent.futures import Executor
 
 import faust
 from faust.web import Request, Response, View
 
 from collector.config import Settings
+from processors.background import Background
 from processors.coverage import Coverage, measure_coverage
 from processors.errors import StoreError
-from processors.health import KafkaProbe, readiness, store_probe
+from processors.health import KafkaProbe, WriteFailures, readiness, store_probe, writes_check
 from processors.lag import LagError, LagMonitor
 from processors.metrics import CONTENT_TYPE, WorkerMetrics
 from processors.store.connect import Store
-
-log = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/healthz"
@@ -38,8 +38,10 @@ def install(
     store_executor: Executor,
     bootstrap: str,
     metrics: WorkerMetrics,
+    writes: Mapping[str, WriteFailures] | None = None,
 ) -> None:
-    """Serve metrics and probes from ``app`` and start the lag and coverage timers."""
+    """Serve metrics and probes from ``app`` and start the lag and coverage timers.
+    ``writes`` are the write failures of the consumers, by topic, that readiness reads."""
     client_config = settings.kafka_security().librdkafka()
     kafka = KafkaProbe(bootstrap, settings.topic_events, client_config)
     store_ok = store_probe(store)
@@ -59,22 +61,29 @@ def install(
             return self.json({"status": "alive"})
 
     class ReadyView(View):
-        """Ready: Kafka and ClickHouse both answer; 503 names the one that does not."""
+        """Ready: Kafka and ClickHouse both answer, and the worker's writes have not been
+        failing for longer than LINEAGE_READY_WRITE_FAILURE_SECONDS; 503 names what is not
+        so."""
 
         async def get(self, request: Request) -> Response:
-            state = await readiness(kafka, store_ok, store_executor)
+            written = writes_check(writes or {}, settings.ready_write_failure_seconds)
+            state = await readiness(kafka, store_ok, store_executor, (written,))
             for c in state.checks:
                 if c.ok:
                     continue
                 if c.component == "kafka":
                     metrics.kafka_errors.labels("ready").inc()
-                else:
+                elif c.component == "clickhouse":
                     metrics.store_error("ready")
+                # Failed writes were counted as they failed (operation="write").
             return self.json(state.to_json(), status=200 if state.ready else 503)
 
     app.page(METRICS_PATH)(MetricsView)
     app.page(HEALTH_PATH)(HealthView)
     app.page(READY_PATH)(ReadyView)
+
+    # Timers whose failures are counted and logged, never the worker's end.
+    background = Background(app, metrics)
 
     if settings.lag_interval > 0:
         monitor = LagMonitor(
@@ -84,16 +93,15 @@ def install(
             client_config,
         )
 
-        @app.timer(interval=settings.lag_interval)  # type: ignore[untyped-decorator]
+        @background.timer("lag", settings.lag_interval)
         async def measure_lag() -> None:
             try:
                 # A thread of the loop's default pool: Kafka round trips must not hold up
                 # the store thread, nor the store thread them.
                 lags = await asyncio.get_running_loop().run_in_executor(None, monitor.measure)
-            except LagError as exc:
+            except LagError:
                 metrics.kafka_errors.labels("lag").inc()
-                log.warning("%s; trying again in %.0fs", exc, settings.lag_interval)
-                return
+                raise
             metrics.set_lag(lags, time.time())
 
     if settings.coverage_interval > 0:
@@ -104,18 +112,13 @@ def install(
             started = time.monotonic()
             return measure_coverage(store), time.monotonic() - started
 
-        @app.timer(interval=settings.coverage_interval)  # type: ignore[untyped-decorator]
+        @background.timer("coverage", settings.coverage_interval)
         async def measure_store_coverage() -> None:
             try:
                 coverage, seconds = await asyncio.get_running_loop().run_in_executor(
                     store_executor, timed
                 )
-            except StoreError as exc:
+            except StoreError:
                 metrics.store_error("coverage")
-                log.warning(
-                    "coverage not measured, trying again in %.0fs: %s",
-                    settings.coverage_interval,
-                    exc,
-                )
-                return
+                raise
             metrics.set_coverage(coverage, time.time(), seconds)

@@ -22,7 +22,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,11 @@ from collector.config import Settings
 from collector.registry import SchemaRegistryClient
 from processors.attribution import SWEEP_SECONDS, Attribution
 from processors.auth import Tokens, check_exposure
+from processors.background import Background
 from processors.closure import extend_closures
 from processors.consumer import BatchConsumer
 from processors.derived import DERIVE_SECONDS, Derivation
-from processors.errors import ProcessorError, StoreError
+from processors.errors import ProcessorError
 from processors.graph_agent import (
     GraphProcessor,
     Rejected,
@@ -57,6 +58,7 @@ from processors.reads import ReadLimits, ReadPool, session_opener
 from processors.sinks.clickhouse import ClickHouseSink
 from processors.staged import GraphStage
 from processors.staged_agent import StagedGraphProcessor
+from processors.stopping import BATCH_GRACE_SECONDS, Deadline, exit_code, exit_now, wait_for_threads
 from processors.store import apply_retention, migrate, open_configured
 from processors.store.connect import WORKER_SESSION, Store
 from processors.topics import ensure_topics
@@ -82,8 +84,11 @@ class DeadLetterError(ProcessorError):
 class Ingest:
     """The worker's consumers, one per topic, run side by side until the worker stops."""
 
-    def __init__(self, consumers: list[BatchConsumer[Any]]) -> None:
+    def __init__(
+        self, consumers: list[BatchConsumer[Any]], grace: float = BATCH_GRACE_SECONDS
+    ) -> None:
         self.consumers = consumers
+        self.grace = grace
 
     async def run(self) -> None:
         tasks = [asyncio.ensure_future(c.run()) for c in self.consumers]
@@ -94,6 +99,19 @@ class Ingest:
         finally:
             for c in self.consumers:
                 c.stop()
+            # The batches in hand get the grace to be stored and committed. One that is not
+            # by then (a store that refuses writes, a long insert) is cancelled, retries and
+            # all: its offsets stay uncommitted, and it is read again at the next start.
+            _, late = await asyncio.wait(tasks, timeout=self.grace)
+            for task, c in zip(tasks, self.consumers, strict=True):
+                if task in late:
+                    task.cancel()
+                    log.warning(
+                        "%s: the batch in hand was not stored within %gs of the stop; left "
+                        "uncommitted, it is read again at the next start",
+                        c.topic,
+                        self.grace,
+                    )
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
@@ -150,6 +168,15 @@ def build_app(
     # One thread owns all store calls: chDB is in-process and blocking, and a single
     # writer keeps inserts in the order batches were read.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+    app.store_executor = executor  # type: ignore[attr-defined]
+    # From the first step of a stop on, the process has STOP_SECONDS left (processors.stopping).
+    deadline = Deadline()
+    app.stop_deadline = deadline  # type: ignore[attr-defined]
+
+    def stop_begins(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        deadline.start()
+
+    app.on_before_shutdown.connect(stop_begins)
 
     async def dead_letter(bad: Rejected) -> None:
         try:
@@ -218,32 +245,24 @@ def build_app(
         metrics=metrics,
     )
 
-    async def on_derive_thread(name: str, fn: Callable[[], object], interval: float) -> None:
-        # A failure waits for the next tick rather than stopping ingest.
-        try:
-            await asyncio.get_running_loop().run_in_executor(deriving, fn)
-        except StoreError as exc:
-            log.warning("%s failed, trying again in %.0fs: %s", name, interval, exc)
-        except Exception:
-            log.exception("%s failed", name)
+    # Every timer and loop but ingest: a failure is counted and logged, never the end.
+    background = Background(app, metrics)
 
-    @app.task  # type: ignore[untyped-decorator]
-    async def derive() -> None:
+    @background.loop("derive", DERIVE_SECONDS)
+    async def derive() -> float:
         # Runs start DERIVE_SECONDS apart, or at once after a run that took longer: a timer
         # would pause that long after every run, and in a backlog derived state would trail
         # the rows by a run and a pause rather than by a run.
         loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            await on_derive_thread("deriving state", derivation.run, DERIVE_SECONDS)
-            if not derivation.behind:
-                await asyncio.sleep(max(0.0, DERIVE_SECONDS - (loop.time() - started)))
+        started = loop.time()
+        await loop.run_in_executor(deriving, derivation.run)
+        return 0.0 if derivation.behind else max(0.0, DERIVE_SECONDS - (loop.time() - started))
 
-    @app.timer(interval=SWEEP_SECONDS)  # type: ignore[untyped-decorator]
+    @background.timer("attribution_sweep", SWEEP_SECONDS)
     async def sweep_attributions() -> None:
         # Settles what a rate-limited dictionary reload left pending, and predictions that
         # raced a reload.
-        await on_derive_thread("attribution sweep", attribution.sweep, SWEEP_SECONDS)
+        await asyncio.get_running_loop().run_in_executor(deriving, attribution.sweep)
 
     # batch_size counts events; a graph event makes about GRAPH_ROWS rows, an inference
     # record carries up to INFERENCE_BATCH predictions of one row each.
@@ -296,7 +315,12 @@ def build_app(
     # /sql and POST /api/v1/lineage; reads on sessions and threads of their own.
     install_http(app, settings, reads, metrics)
     # /metrics, /healthz, /readyz, and the lag and coverage timers behind them.
-    install_observability(app, settings, store, executor, bootstrap, metrics)
+    writes = {
+        settings.topic_events: processor.write_failures,
+        settings.topic_inferences: inference_processor.write_failures,
+        settings.topic_openlineage: ol_processor.write_failures,
+    }
+    install_observability(app, settings, store, executor, bootstrap, metrics, writes)
     app.metrics = metrics  # type: ignore[attr-defined]
     app.lineage_processor = processor  # type: ignore[attr-defined]
     app.openlineage_processor = ol_processor  # type: ignore[attr-defined]
@@ -373,11 +397,19 @@ def run_worker(settings: Settings, log_file: Path | None = None) -> None:
         )
         worker.execute_from_commandline()
     finally:
+        deadline = app.stop_deadline if app is not None else Deadline()  # type: ignore[attr-defined]
         if app is not None:
-            # A derive run in progress finishes before its session is closed under it.
-            app.deriving.shutdown(wait=True)  # type: ignore[attr-defined]
-        if derived is not None:
-            derived.close()
+            # Idle threads leave now; a derive run or an insert still going gets what is
+            # left of the stop's time.
+            app.deriving.shutdown(wait=False)  # type: ignore[attr-defined]
+            app.store_executor.shutdown(wait=False)  # type: ignore[attr-defined]
         if reads is not None:
             reads.close()
+        busy = wait_for_threads(deadline.left())
+        if busy:
+            # Not closing the sessions under them: the process goes, as in a crash.
+            names = ", ".join(t.name for t in busy)
+            exit_now(exit_code(sys.exc_info()[1]), f"{names} still busy at the end of the stop")
+        if derived is not None:
+            derived.close()
         store.close()

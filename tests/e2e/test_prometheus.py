@@ -162,7 +162,7 @@ def test_health_and_readiness(settings: Settings, worker: WorkerProcess) -> None
     assert get(f"{base}/healthz") == (200, {"status": "alive"})
     assert get(f"{base}/readyz") == (
         200,
-        {"status": "ready", "kafka": "ok", "clickhouse": "ok"},
+        {"status": "ready", "kafka": "ok", "clickhouse": "ok", "clickhouse_writes": "ok"},
     )
 
 

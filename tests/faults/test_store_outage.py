@@ -1,18 +1,25 @@
-"""Scenario 4: ClickHouse goes away for longer than the retry window, then comes back."""
+"""Scenario 4: ClickHouse goes away for longer than the retry window, then comes back; and a
+worker stopped while its store refuses writes stops in time, committing nothing unstored."""
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 from collector.config import Settings
-from tests.conftest import WorkerProcess
+from tests.conftest import WorkerProcess, isolated_settings
 from tests.faults.conftest import sized
 from tests.faults.helpers import (
     committed,
     exactly_once,
     lag_is_zero,
     metric_total,
+    store_counts,
     wait_for_commits,
 )
 from tests.faults.workload import (
@@ -75,3 +82,67 @@ def test_scenario4_store_down_past_the_retry_window_no_commits_errors_counted_al
     )
     assert outcome.lost == outcome.duplicates == 0
     lag_is_zero(settings, topics)
+
+
+def readiness(settings: Settings) -> tuple[int, dict[str, str]]:
+    url = f"http://127.0.0.1:{settings.worker_port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=15) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_sigterm_stops_a_worker_whose_store_refuses_writes_within_10s_committing_nothing_unstored(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """Pass: while the store refuses every write (its folder made immutable) and the worker
+    retries a batch with backoff, /readyz answers 503 naming the failing writes once they
+    have failed for LINEAGE_READY_WRITE_FAILURE_SECONDS; SIGTERM then ends the worker
+    (status 0) within 10 s, with no offset committed past what it stored; and a worker
+    started after it stores every event exactly once, the lag back to zero."""
+    settings = isolated_settings(tmp_path / "state", kafka_bootstrap).replace(
+        ready_write_failure_seconds=2.0
+    )
+    worker = WorkerProcess(settings).start()
+    events = sized(50, 500)
+    emit_training_runs(settings, 0, events)
+    wait_for_counts(worker, expected(events, 0))
+    topics = [settings.topic_events, settings.topic_inferences]
+    before = wait_for_commits(settings, settings.topic_events)
+    inference_offsets = committed(settings, settings.topic_inferences)
+    store = settings.state_dir / "chdb" / "store"
+    subprocess.run(["chattr", "-R", "+i", str(store)], check=True)
+    try:
+        emit_training_runs(settings, events, events)
+        log_predictions(settings, range(2))
+        deadline = time.monotonic() + 90
+        status, ready = readiness(settings)
+        while not ready.get("clickhouse_writes", "ok").startswith("writes of"):
+            assert time.monotonic() < deadline, (status, ready, worker.log()[-5000:])
+            time.sleep(0.3)
+            status, ready = readiness(settings)
+        assert status == 503 and ready["status"] == "not ready", ready
+        assert "LINEAGE_READY_WRITE_FAILURE_SECONDS=2" in ready["clickhouse_writes"], ready
+        assert worker.proc is not None
+        signalled = time.monotonic()
+        stop_by = signalled + 10
+        worker.proc.send_signal(signal.SIGTERM)
+        code = worker.proc.wait(60)
+        stopped = time.monotonic()
+        print(f"SIGTERM to exit: {stopped - signalled:.1f}s")
+        assert stopped < stop_by, f"{stopped - signalled:.1f}s\n{worker.log()[-5000:]}"
+        assert code == 0, worker.log()[-5000:]
+        assert committed(settings, settings.topic_events) == before
+        assert committed(settings, settings.topic_inferences) == inference_offsets
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(store)], check=True)
+    # Nothing stored past what was committed either: the store as the worker left it.
+    assert store_counts(settings, "SELECT count() FROM events_raw") == [[events]]
+    again = WorkerProcess(settings).start()
+    try:
+        outcome = exactly_once("SIGTERM while the store refuses writes", again, 2 * events, 2, 1)
+        lag_is_zero(settings, topics)
+    finally:
+        again.stop()
+    assert outcome.lost == outcome.duplicates == 0

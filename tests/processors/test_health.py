@@ -1,11 +1,22 @@
-"""Readiness checks against real components: a real broker and chDB answer, others do not."""
+"""Readiness checks against real components: a real broker and chDB answer, others do not;
+and a worker whose writes keep failing is not ready, whatever the probes say."""
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from processors.health import Check, KafkaProbe, Readiness, check, readiness, store_probe
+from processors.errors import StoreError
+from processors.health import (
+    Check,
+    KafkaProbe,
+    Readiness,
+    WriteFailures,
+    check,
+    readiness,
+    store_probe,
+    writes_check,
+)
 from processors.store.connect import Store
 from tests.conftest import free_port
 
@@ -47,3 +58,59 @@ def test_a_probe_that_hangs_times_out() -> None:
     with ThreadPoolExecutor(1) as executor:
         result = asyncio.run(check("clickhouse", hang, executor, timeout=0.2))
     assert result == Check("clickhouse", False, "no answer within 0.2s")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_run_of_write_failures_dates_from_its_first_failure_until_a_success() -> None:
+    clock = Clock()
+    graph, inferences = WriteFailures(clock), WriteFailures(clock)
+    writes = {"lineage.events": graph, "lineage.inferences": inferences}
+    assert writes_check(writes, 30) == Check("clickhouse_writes", True)
+    graph.failed(StoreError("insert into edges failed: disk full"))
+    clock.now += 20
+    graph.failed(StoreError("insert into edges failed: too many parts"))
+    inferences.failed(StoreError("insert into inferences failed: disk full"))
+    clock.now += 10.5
+    assert (graph.seconds(), inferences.seconds()) == (30.5, 10.5)
+    # The longest run names the cause: topic, how long, the setting, the last error.
+    assert writes_check(writes, 30) == Check(
+        "clickhouse_writes",
+        False,
+        "writes of lineage.events failing for 30s, over LINEAGE_READY_WRITE_FAILURE_SECONDS=30; "
+        "retried, nothing committed: insert into edges failed: too many parts",
+    )
+    assert writes_check(writes, 31) == Check("clickhouse_writes", True)
+    graph.succeeded()
+    clock.now += 60
+    assert writes_check(writes, 30).detail.startswith("writes of lineage.inferences failing")
+    inferences.succeeded()
+    assert writes_check(writes, 30).ok and graph.seconds() == 0.0
+
+
+def test_writes_failing_too_long_make_a_worker_not_ready(store: Store) -> None:
+    clock = Clock()
+    failures = WriteFailures(clock)
+    failures.failed(StoreError("insert into edges failed"))
+    clock.now += 45
+    with ThreadPoolExecutor(1) as executor:
+        state = asyncio.run(
+            readiness(
+                lambda: None, store_probe(store), executor, (writes_check({"t": failures}, 30),)
+            )
+        )
+    assert not state.ready
+    assert state.to_json() == {
+        "status": "not ready",
+        "kafka": "ok",
+        "clickhouse": "ok",
+        "clickhouse_writes": "writes of t failing for 45s, over "
+        "LINEAGE_READY_WRITE_FAILURE_SECONDS=30; retried, nothing committed: "
+        "insert into edges failed",
+    }

@@ -1,14 +1,26 @@
-"""Consumer lag measured from a real Kafka: exact records behind and age of the oldest."""
+"""Consumer lag measured from a real Kafka: exact records behind and age of the oldest; a
+Kafka that does not answer, or not in time, is a LagError the worker's timer counts."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import math
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from collector.config import Settings
-from processors.lag import LagMonitor, PartitionLag, partition_lag, position
+from processors.lag import LagError, LagMonitor, PartitionLag, partition_lag, position
+from processors.metrics import WorkerMetrics
+from processors.observability import install
+from processors.store.connect import Store
+from tests.conftest import free_port
 
 T0_MS = 1_780_000_000_000  # record timestamps, set by the producer
 
@@ -75,3 +87,85 @@ def test_lag_of_a_group_from_offsets_and_record_timestamps(settings: Settings) -
         ]
     finally:
         monitor.close()
+
+
+class Unanswered:
+    """An admin client whose group-offsets request Kafka never answers; the rest as is."""
+
+    def __init__(self, admin: Any) -> None:
+        self.admin = admin
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.admin, name)
+
+    def list_consumer_group_offsets(self, requests: list[Any], **kwargs: Any) -> dict[Any, Any]:
+        return {r.group_id: concurrent.futures.Future() for r in requests}
+
+
+def test_an_answer_kafka_does_not_give_in_time_is_a_lag_error_and_new_clients_follow(
+    settings: Settings,
+) -> None:
+    """Pass: a request whose future never completes (a client that lost its broker to a
+    restart) ends the measurement with LagError, caused by the TimeoutError, within the
+    monitor's timeout; the next measurement, on new clients, answers."""
+    topic = settings.topic_events
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    for f in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        f.result(30)
+    monitor = LagMonitor(settings.kafka_bootstrap, settings.consumer_group, [topic], timeout=1.0)
+    monitor.admin = Unanswered(monitor.admin)  # type: ignore[assignment]
+    try:
+        started = time.monotonic()
+        with pytest.raises(LagError, match="not measured: TimeoutError") as caught:
+            monitor.measure()
+        assert isinstance(caught.value.__cause__, concurrent.futures.TimeoutError)
+        assert time.monotonic() - started < 10
+        assert not isinstance(monitor.admin, Unanswered)
+        assert monitor.measure() == [PartitionLag(topic, 0, 0, 0.0)]
+    finally:
+        monitor.close()
+
+
+def test_no_broker_to_ask_is_a_lag_error() -> None:
+    monitor = LagMonitor(f"127.0.0.1:{free_port()}", "g", ["t"], timeout=1.0)
+    try:
+        with pytest.raises(LagError, match="lag of group g not measured") as caught:
+            monitor.measure()
+        assert isinstance(caught.value.__cause__, KafkaException)
+    finally:
+        monitor.close()
+
+
+class App:
+    """What the observability wiring asks of a faust app: pages and timers, recorded."""
+
+    def __init__(self) -> None:
+        self.timers: dict[str, Callable[[], Awaitable[None]]] = {}
+
+    def page(self, path: str) -> Callable[[Any], Any]:
+        return lambda view: view
+
+    def timer(self, interval: float, name: str) -> Callable[[Any], Any]:
+        def register(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+            self.timers[name] = fn
+            return fn
+
+        return register
+
+
+def test_the_lag_timer_counts_a_failed_measurement_and_ends_quietly(
+    settings: Settings, store: Store
+) -> None:
+    """Pass: with no broker to ask, a tick of the worker's lag timer ends quietly, counted
+    once as a Kafka error of the lag and once as a failure of the lag task; no lag is set."""
+    metrics = WorkerMetrics.fresh()
+    app = App()
+    nobody = f"127.0.0.1:{free_port()}"
+    with ThreadPoolExecutor(1) as executor:
+        install(app, settings.replace(lag_interval=0.5), store, executor, nobody, metrics)
+    sample = metrics.registry.get_sample_value
+    assert sample("lineage_background_errors_total", {"task": "lag"}) == 0
+    asyncio.run(app.timers["lag"]())  # returns: the timer's next tick comes as usual
+    assert sample("lineage_background_errors_total", {"task": "lag"}) == 1
+    assert sample("lineage_kafka_errors_total", {"operation": "lag"}) == 1
+    assert sample("lineage_consumer_lag_measured_timestamp_seconds") == 0

@@ -163,10 +163,12 @@ def test_exposition_follows_prometheus_naming() -> None:
     m.batch_done(BatchReport("t", 1, 1, {"Tag": 1}, {"Tag": 1}, {"map": 1}, {"map": 1}, 0.1, 1))
     m.store_error("write", retried=True)
     m.kafka_errors.labels("lag").inc()
+    m.background_errors.labels("lag").inc()
+    m.http_refused.labels("read").inc()
     m.set_lag([PartitionLag("t", 0, 1, 1.0)], 1.0)
     m.set_coverage(Coverage.from_counts(1, 0, 1, 1, 1, 1, 0), 1.0, 0.1)
     families = list(text_string_to_metric_families(m.exposition().decode()))
-    assert len(families) == 21
+    assert len(families) == 23
     for family in families:
         assert family.name.startswith("lineage_"), family.name
         assert family.documentation, family.name
