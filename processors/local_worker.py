@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from collector.config import Settings
+from collector.config import SETTINGS, Settings
 from collector.security import NO_SECRET, Secret
 from processors.errors import LocalStackError
 from processors.footprint import MALLOC_ENV
@@ -78,6 +78,17 @@ def status(settings: Settings) -> WorkerStatus:
     return WorkerStatus(pid is not None, pid, _query_url(settings), _log_file(settings))
 
 
+# Settings the worker never reads. The subject key pseudonymises identifiers where they are
+# emitted or asked about (the SDK, `lineage subject`); kept out of the worker's environment,
+# it cannot be read from /proc/<pid>/environ or a dump of the process.
+NOT_FOR_THE_WORKER = frozenset(spec.env for spec in SETTINGS if spec.field == "subject_key")
+
+
+def worker_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` less the settings the worker never reads."""
+    return {name: value for name, value in env.items() if name not in NOT_FOR_THE_WORKER}
+
+
 def start(settings: Settings, env: dict[str, str], timeout: float = 60.0) -> WorkerStatus:
     """Start a background worker unless one is running; wait until it answers queries."""
     current = status(settings)
@@ -89,7 +100,7 @@ def start(settings: Settings, env: dict[str, str], timeout: float = 60.0) -> Wor
         # The worker writes and rotates its log itself; the output sent to the same file
         # here holds what comes before its logging is set up (an import error, say).
         ["processors.cli", "worker", "--log-file", str(_log_file(settings))],
-        env={**MALLOC_ENV, **env},  # the caller's environment may say otherwise
+        env={**MALLOC_ENV, **worker_env(env)},  # the caller's environment may say otherwise
         log_file=_log_file(settings),
         pid_file=_pid_file(settings),
         what=f"the worker at {url}",

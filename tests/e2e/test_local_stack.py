@@ -32,7 +32,10 @@ def cmdline(pid: int) -> bytes:
 
 def test_up_twice_demo_down_leaves_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    settings = Settings(state_dir=state, worker_port=free_port(), topic_partitions=2)
+    key = "local-stack-subject-key-" + "k" * 16
+    settings = Settings(
+        state_dir=state, worker_port=free_port(), topic_partitions=2, subject_key=key
+    )
     first = run_cli(settings, "up", timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "kafka: running at 127.0.0.1:" in first.stdout
@@ -40,9 +43,10 @@ def test_up_twice_demo_down_leaves_nothing(tmp_path: Path) -> None:
     assert len(running) == 2, running  # one broker, one worker
     [worker] = [p for p in running if b"processors.cli\0worker" in cmdline(p)]
     # glibc's threshold for blocks mapped on their own, fixed from the start (footprint.py)
-    assert (
-        b"\0MALLOC_MMAP_THRESHOLD_=262144\0" in b"\0" + Path(f"/proc/{worker}/environ").read_bytes()
-    )
+    environ = b"\0" + Path(f"/proc/{worker}/environ").read_bytes()
+    assert b"\0MALLOC_MMAP_THRESHOLD_=262144\0" in environ
+    # `up` had the subject key; the worker, which never pseudonymises, is not given it.
+    assert b"\0LINEAGE_SUBJECT_KEY=" not in environ and key.encode() not in environ
 
     again = run_cli(settings, "up", timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
