@@ -662,8 +662,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "http_body_seconds",
         "LINEAGE_HTTP_BODY_SECONDS",
-        "Longest the worker waits for a request's body; a slower one is cut with 408. "
-        "Default 10.",
+        "Longest the worker waits for a request's body; a slower one is cut with 408. Default 10.",
         _positive_float,
     ),
     SettingSpec(
