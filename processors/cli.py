@@ -7,6 +7,7 @@ a meaningful exit code: 0 success, 1 failure, 2 bad input, 3 not running, 4 not 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import sys
@@ -136,6 +137,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from processors.worker import run_worker
 
     lean_worker_process()  # this process is the worker and nothing else
+    # A fatal signal inside a native library (chDB, librdkafka) leaves the Python stacks of
+    # every thread in the worker's log rather than a log that just stops.
+    faulthandler.enable(all_threads=True)
     run_worker(settings, args.log_file)
     return EXIT_OK
 

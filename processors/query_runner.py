@@ -75,6 +75,7 @@ class StoreRunner:
         limits: ReadLimits | None = None,
         open_session: Callable[[], Store] | None = None,
     ) -> None:
+        self.store = store
         self.limits = limits or ReadLimits()
         self.session = lock_session((open_session or store.session)(), self.limits)
 
