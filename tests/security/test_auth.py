@@ -17,15 +17,26 @@ from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, H
 from collector.config import Settings
 from processors.errors import QueryError
 from processors.query_runner import EndpointRunner
-from tests.conftest import REPO, WorkerProcess, child_env, read_topic, run_cli
+from tests.conftest import (
+    REPO,
+    WorkerProcess,
+    child_env,
+    isolated_settings,
+    read_topic,
+    run_cli,
+)
 from tests.e2e.test_openlineage import failed_check, post
 
 WRITE = "w-" + "7" * 40
 READ = "r-" + "3" * 40
 
 
-@pytest.fixture
-def guarded(settings: Settings) -> Iterator[WorkerProcess]:
+@pytest.fixture(scope="module")
+def guarded(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
+) -> Iterator[WorkerProcess]:
+    """One worker with both tokens for the module's tests (each checks what it sent)."""
+    settings = isolated_settings(tmp_path_factory.mktemp("auth"), kafka_bootstrap)
     proc = WorkerProcess(settings.replace(write_token=WRITE, read_token=READ)).start()
     yield proc
     proc.stop()

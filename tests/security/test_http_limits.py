@@ -10,14 +10,16 @@ from collections.abc import Iterator
 import pytest
 from openlineage.client.serde import Serde
 
-from collector.config import Settings
-from tests.conftest import WorkerProcess, read_topic
+from tests.conftest import WorkerProcess, isolated_settings, read_topic
 from tests.e2e.test_openlineage import failed_check, post
 
 
-@pytest.fixture
-def strict(settings: Settings) -> Iterator[WorkerProcess]:
+@pytest.fixture(scope="module")
+def strict(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
+) -> Iterator[WorkerProcess]:
     """A worker that waits 2 s for a body and takes one ingest request at a time."""
+    settings = isolated_settings(tmp_path_factory.mktemp("strict"), kafka_bootstrap)
     proc = WorkerProcess(settings.replace(http_body_seconds=2.0, ingest_max_in_flight=1))
     proc.start()
     yield proc

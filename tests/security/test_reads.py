@@ -18,7 +18,7 @@ import pytest
 from collector import LineageClient
 from collector.config import Settings
 from processors.errors import QueryError
-from tests.conftest import WorkerProcess, run_cli
+from tests.conftest import WorkerProcess, isolated_settings, run_cli
 
 REFUSED = [
     "DROP TABLE edges",
@@ -93,9 +93,12 @@ def test_a_refused_statement_changes_nothing_but_its_own_answer(
     )
 
 
-@pytest.fixture
-def limited(tmp_path: Path, settings: Settings) -> Iterator[WorkerProcess]:
-    """A worker whose reads may run 8 s and use 256 MiB."""
+@pytest.fixture(scope="module")
+def limited(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
+) -> Iterator[WorkerProcess]:
+    """A worker whose reads may run 8 s and use 256 MiB, for the module's tests."""
+    settings = isolated_settings(tmp_path_factory.mktemp("limited"), kafka_bootstrap)
     proc = WorkerProcess(settings.replace(read_max_seconds=8.0, read_max_memory=256 << 20))
     proc.start()
     yield proc
