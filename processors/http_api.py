@@ -166,7 +166,8 @@ def install(
                         return self.error(400, "the client went away")
                 answer = future.result()
             except asyncio.CancelledError:
-                pool.cancel(tag)
+                # Not awaited: the handler is going; the kill must not hold the event loop.
+                loop.run_in_executor(pool.kill_executor, pool.cancel, tag)
                 raise
             except QueryError as exc:
                 return self.error(400, str(exc))

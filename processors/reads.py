@@ -38,11 +38,12 @@ READ_NICE = 19
 class ReadLimits:
     """What one read may take of the store: time, memory, result size and threads."""
 
-    seconds: float = 30.0
-    memory: int = 1 << 30
-    rows: int = 100_000
-    bytes: int = 64 << 20
-    threads: int = 2
+    # The settings' defaults, declared once in collector.config.
+    seconds: float = Settings.read_max_seconds
+    memory: int = Settings.read_max_memory
+    rows: int = Settings.read_max_rows
+    bytes: int = Settings.read_max_bytes
+    threads: int = Settings.read_max_threads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReadLimits:
@@ -161,7 +162,8 @@ class ReadPool:
         # forgets its tag when it ends, so this holds no more than the reads under way.
         self._cancelled: set[str] = set()
         self.executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="read")
-        self._kill_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-kill")
+        # Kills go on a thread of their own: never queued behind the reads they stop.
+        self.kill_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-kill")
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[Store]:
@@ -200,10 +202,6 @@ class ReadPool:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self._kill_thread.shutdown(wait=False, cancel_futures=True)
+        self.kill_executor.shutdown(wait=False, cancel_futures=True)
         for session in [*self._all, self._killer]:
             session.close()
-
-    @property
-    def kill_executor(self) -> ThreadPoolExecutor:
-        return self._kill_thread
