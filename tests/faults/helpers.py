@@ -12,17 +12,54 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from collector import LineageClient
 from collector.config import Settings
 from processors.local_clickhouse import LocalClickHouse
+from processors.local_kafka import LocalKafka
 from tests.conftest import REPO, WorkerProcess, child_env, free_port, run_cli
 from tests.faults.workload import counts, expected
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait until ``condition`` holds; a Kafka error asking it (stale metadata while
+    leaders move) counts as not yet."""
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while True:
+        try:
+            if condition():
+                return
+        except KafkaException as exc:
+            last_error = f" (last error: {exc.args[0]})"
+        assert time.monotonic() < deadline, f"{what} within {timeout:g} s{last_error}"
+        time.sleep(0.1)
+
+
+def service_client(settings: Settings, config: dict[str, Any] | None = None) -> LineageClient:
+    """The SDK as a service configures it, spooling to the settings' spool folder."""
+    return LineageClient(
+        settings.kafka_bootstrap,
+        topic_events=settings.topic_events,
+        topic_inferences=settings.topic_inferences,
+        namespace="faults",
+        producer_config=config,
+        spool_dir=settings.effective_spool_dir,
+    )
+
+
+def broker_pid(kafka: LocalKafka) -> int:
+    pid = kafka.status().pid
+    assert pid is not None, "the fault suite's own Kafka broker is not running"
+    return pid
 
 
 @dataclass(frozen=True)

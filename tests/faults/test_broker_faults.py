@@ -15,41 +15,15 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from collector import LineageClient
 from collector.config import Settings
 from processors.local_kafka import LocalKafka
 from tests.conftest import REPO, WorkerProcess, broker_up, isolated_settings
 from tests.faults.conftest import sized
-from tests.faults.helpers import exactly_once, lag_is_zero
+from tests.faults.helpers import broker_pid, exactly_once, lag_is_zero, service_client, wait_until
 from tests.faults.load import PATIENCE, CpuHog
 from tests.faults.workload import Emitter
-
-
-def broker_pid(kafka: LocalKafka) -> int:
-    pid = kafka.status().pid
-    assert pid is not None, "the fault suite's own Kafka broker is not running"
-    return pid
-
-
-def client(settings: Settings, config: dict[str, Any] | None = None) -> LineageClient:
-    """The SDK as a service configures it, spooling to the settings' spool folder."""
-    return LineageClient(
-        settings.kafka_bootstrap,
-        topic_events=settings.topic_events,
-        topic_inferences=settings.topic_inferences,
-        namespace="faults",
-        producer_config=config,
-        spool_dir=settings.effective_spool_dir,
-    )
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 def all_accepted_stored(
@@ -87,7 +61,7 @@ def test_scenario5_broker_sigkilled_and_restarted_while_the_sdk_emits_every_acce
     services = start_services(settings, tmp_path)  # before the worker: they start meanwhile
     try:
         worker = WorkerProcess(settings).start()
-        sdk = client(settings)
+        sdk = service_client(settings)
         emitter = Emitter(sdk, pause=0.2)
         for service in services.values():
             assert service.stdout is not None
@@ -131,7 +105,7 @@ def test_scenario6_flood_while_the_broker_is_paused_every_event_spooled_or_sent_
     worker = WorkerProcess(settings).start()
     # A small queue fills within a second or two of the pause, as a big one would under a
     # real flood.
-    sdk = client(settings, {"queue.buffering.max.messages": 5_000})
+    sdk = service_client(settings, {"queue.buffering.max.messages": 5_000})
     emitter = Emitter(sdk, round_size=500, pause=0.0)
     pid = broker_pid(own_kafka)
     try:

@@ -9,21 +9,18 @@ is started again, so clients find it at the same address.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaException
 
-from collector import LineageClient
 from collector.config import Settings
 from processors.errors import ProcessorError
 from processors.local_kafka_cluster import LocalKafkaCluster
 from tests.conftest import WorkerProcess, isolated_settings
 from tests.faults.conftest import sized
-from tests.faults.helpers import end_offsets, exactly_once, lag_is_zero
+from tests.faults.helpers import end_offsets, exactly_once, lag_is_zero, service_client, wait_until
 from tests.faults.workload import Emitter, counts
 from tests.processors.local_helpers import kill_jvm, partition_metadata, wait_for_full_isr
 
@@ -38,21 +35,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafkaClus
         pytest.fail(f"cannot start the three test Kafka brokers: {exc}", pytrace=False)
     yield kafka
     kafka.down()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait until ``condition`` holds; a Kafka error asking it (stale metadata while
-    leaders move) counts as not yet."""
-    deadline = time.monotonic() + timeout
-    last_error = ""
-    while True:
-        try:
-            if condition():
-                return
-        except KafkaException as exc:
-            last_error = f" (last error: {exc.args[0]})"
-        assert time.monotonic() < deadline, f"{what} within {timeout:g} s{last_error}"
-        time.sleep(0.2)
 
 
 def busiest_partition(settings: Settings) -> tuple[int, int]:
@@ -108,13 +90,7 @@ def test_scenario7_partition_leader_sigkilled_on_three_brokers_every_accepted_ev
     topics = [settings.topic_events, settings.topic_inferences]
     worker = WorkerProcess(settings).start(timeout=120)
     wait_for_full_isr(bootstrap, topics, replicas=3, timeout=120)
-    sdk = LineageClient(
-        bootstrap,
-        topic_events=settings.topic_events,
-        topic_inferences=settings.topic_inferences,
-        namespace="faults",
-        spool_dir=settings.effective_spool_dir,
-    )
+    sdk = service_client(settings)
     emitter = Emitter(sdk, pause=0.2)
     kills = sized(2, 4)
     restarts = ThreadPoolExecutor(max_workers=1)

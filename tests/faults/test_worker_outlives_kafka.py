@@ -11,28 +11,20 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from collector import LineageClient
 from processors.local_kafka import LocalKafka
 from tests.conftest import WorkerProcess, broker_up, isolated_settings
 from tests.faults.conftest import sized
-from tests.faults.helpers import exactly_once, lag_is_zero, metric_total
+from tests.faults.helpers import (
+    broker_pid,
+    exactly_once,
+    lag_is_zero,
+    metric_total,
+    service_client,
+    wait_until,
+)
 from tests.faults.workload import Emitter
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
-
-def broker_pid(kafka: LocalKafka) -> int:
-    pid = kafka.status().pid
-    assert pid is not None, "the scenario's own Kafka broker is not running"
-    return pid
 
 
 def test_scenario11_the_worker_outlives_five_broker_sigkills_measuring_its_lag_throughout(
@@ -49,13 +41,7 @@ def test_scenario11_the_worker_outlives_five_broker_sigkills_measuring_its_lag_t
     worker = WorkerProcess(settings).start()
     assert worker.proc is not None
     pid = worker.proc.pid
-    sdk = LineageClient(
-        settings.kafka_bootstrap,
-        topic_events=settings.topic_events,
-        topic_inferences=settings.topic_inferences,
-        namespace="faults",
-        spool_dir=settings.effective_spool_dir,
-    )
+    sdk = service_client(settings)
     emitter = Emitter(sdk, pause=0.2)
     kills = sized(5, 8)
 
