@@ -1,10 +1,10 @@
 """lineage-collector SDK: emit lineage events from the services that do the work."""
 
-from collector.client import LineageClient
-from collector.config import Settings
-from collector.datasets import ContentVersion, version_of_dataframe, version_of_file
-from collector.errors import InvalidEventError, LineageError
-from collector.events import (
+from lineage_collector.client import LineageClient
+from lineage_collector.config import Settings
+from lineage_collector.datasets import ContentVersion, version_of_dataframe, version_of_file
+from lineage_collector.errors import InvalidEventError, LineageError
+from lineage_collector.events import (
     DatasetRef,
     DatasetVersion,
     Deployment,
@@ -16,7 +16,7 @@ from collector.events import (
     TrainingRun,
     TransformationRun,
 )
-from collector.inference_log import InferenceLogger
+from lineage_collector.inference_log import InferenceLogger
 
 __all__ = [
     "ContentVersion",

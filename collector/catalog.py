@@ -26,9 +26,9 @@ from typing import Any
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from collector.errors import SchemaError
+from lineage_collector.errors import SchemaError
 
-SCHEMA_PACKAGE = "collector.schemas"
+SCHEMA_PACKAGE = "lineage_collector.schemas"
 EVENT_NAMESPACE = "lineage.events"
 RELEASED_FOLDER = "released"
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
@@ -261,6 +261,6 @@ if __name__ == "__main__":
     import sys
 
     if len(sys.argv) != 3 or sys.argv[1] != "snapshot":
-        sys.exit("usage: python -m collector.catalog snapshot RELEASE")
+        sys.exit("usage: python -m lineage_collector.catalog snapshot RELEASE")
     for p in write_release_snapshot(sys.argv[2], Path("schemas")):
         print(p)

@@ -17,10 +17,11 @@ from typing import Any
 
 from fastavro.validation import ValidationError, validate
 
-from collector.catalog import EventSchema, SchemaCatalog, load_catalog
-from collector.config import Settings
-from collector.errors import InvalidEventError, SchemaError
-from collector.events import (
+from lineage_collector.catalog import EventSchema, SchemaCatalog, load_catalog
+from lineage_collector.config import Settings
+from lineage_collector.delivery.producer import EventProducer
+from lineage_collector.errors import InvalidEventError, SchemaError
+from lineage_collector.events import (
     DatasetRef,
     DatasetVersion,
     Deployment,
@@ -33,12 +34,11 @@ from collector.events import (
     TrainingRun,
     TransformationRun,
 )
-from collector.producer import EventProducer
-from collector.registry import SchemaRegistryClient
-from collector.security import redact_in_logs
-from collector.steps import StepSpec
-from collector.subjects import Pseudonymizer
-from collector.wire import encode_body, frame_confluent, frame_single_object
+from lineage_collector.registry import SchemaRegistryClient
+from lineage_collector.security import redact_in_logs
+from lineage_collector.steps import StepSpec
+from lineage_collector.subjects import Pseudonymizer
+from lineage_collector.wire import encode_body, frame_confluent, frame_single_object
 
 # Subject links are sent in batches of this many pseudonyms per event, far below any size limit.
 SUBJECT_BATCH = 5000
@@ -314,7 +314,7 @@ class LineageClient:
 
     def inference_logger(self, *, batch_size: int = 2000, linger: float = 0.05) -> Any:
         """A fast, non-blocking logger of predictions (see :class:`InferenceLogger`)."""
-        from collector.inference_log import InferenceLogger
+        from lineage_collector.inference_log import InferenceLogger
 
         return InferenceLogger(self, batch_size=batch_size, linger=linger)
 

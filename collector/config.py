@@ -15,11 +15,11 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
-from collector.errors import ConfigError
-from collector.security import MECHANISMS, NO_SECRET, PROTOCOLS, KafkaSecurity, Secret
+from lineage_collector.errors import ConfigError
+from lineage_collector.security import MECHANISMS, NO_SECRET, PROTOCOLS, KafkaSecurity, Secret
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ class Settings:
         return f"Settings({', '.join(shown)})"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         """Read every ``LINEAGE_*`` variable; ``overrides`` win over the environment."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -322,7 +322,7 @@ class Settings:
                 env[spec.env] = str(value)
         return env
 
-    def replace(self, **changes: Any) -> Settings:
+    def replace(self, **changes: Any) -> Self:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
 

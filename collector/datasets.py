@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collector.errors import InvalidEventError
-from collector.events import DatasetRef, DatasetVersion
+from lineage_collector.errors import InvalidEventError
+from lineage_collector.events import DatasetRef, DatasetVersion
 
 _CHUNK = 1 << 20
 

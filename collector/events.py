@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from collector import ids
-from collector.errors import InvalidEventError, NodeIdError
+from lineage_collector import ids
+from lineage_collector.errors import InvalidEventError, NodeIdError
 
 RUN_STATUSES = ("STARTED", "COMPLETED", "FAILED")
 TRANSFORMATION_KINDS = ("CLEAN", "FILTER", "AUGMENT", "LABEL", "FEATURE", "CHUNK", "EMBED", "OTHER")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from collector.errors import NodeIdError
+from lineage_collector.errors import NodeIdError
 
 KINDS = ("source", "dataset", "job", "run", "model", "deployment", "inference")
 # Kinds whose nodes are versions of a named thing; the others must not carry a version.

@@ -17,14 +17,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from collector import ids
-from collector.errors import InvalidEventError, LineageError, NodeIdError
-from collector.events import InputRef
-from collector.inference_codec import Item, encode_batch_body
-from collector.log_hygiene import sdk_logger
+from lineage_collector import ids
+from lineage_collector.errors import InvalidEventError, LineageError, NodeIdError
+from lineage_collector.events import InputRef
+from lineage_collector.inference_codec import Item, encode_batch_body
+from lineage_collector.log_hygiene import sdk_logger
 
 if TYPE_CHECKING:
-    from collector.client import LineageClient
+    from lineage_collector.client import LineageClient
 
 log = sdk_logger(__name__)
 BATCH_SCHEMA = "lineage.events.InferenceBatch"

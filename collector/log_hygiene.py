@@ -8,8 +8,8 @@ it held back: ``... (repeated 312 times in the last 60 s)``.
 
 A host application that has configured no logging at all gets the SDK's records from
 logging's last resort, on stderr. It hears from the SDK once per outage (the producer's
-own warning, see :mod:`collector.producer`), not librdkafka's account of each retry:
-:class:`OnlyWhenConfigured` drops those unless someone set up a handler for them.
+own warning, see :mod:`lineage_collector.delivery.producer`), not librdkafka's account of each
+retry: :class:`OnlyWhenConfigured` drops those unless someone set up a handler for them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 REPEAT_INTERVAL_S = 60.0
 MAX_KINDS = 1000  # kinds of record remembered at once; the least recent is forgotten
 
-# Attributes set on a record. The template is kept by collector.security's redaction, which
+# Attributes set on a record. The template is kept by lineage_collector.security's redaction, which
 # replaces ``msg`` with the formatted text; the key lets a second filter (a worker's handler
 # behind an SDK logger) see the kind the first one saw, and the decision spares it deciding
 # again at a slightly different moment.

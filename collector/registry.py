@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from collector.errors import RegistryError
+from lineage_collector.errors import RegistryError
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 

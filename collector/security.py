@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collector.errors import ConfigError
-from collector.log_hygiene import TEMPLATE_ATTR
+from lineage_collector.errors import ConfigError
+from lineage_collector.log_hygiene import TEMPLATE_ATTR
 
 MASK = "***"
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from collector.errors import LineageError
-from collector.events import DatasetRef, TransformationRun
-from collector.log_hygiene import sdk_logger
+from lineage_collector.errors import LineageError
+from lineage_collector.events import DatasetRef, TransformationRun
+from lineage_collector.log_hygiene import sdk_logger
 
 if TYPE_CHECKING:
-    from collector.client import LineageClient
+    from lineage_collector.client import LineageClient
 
 log = sdk_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from collector.errors import ConfigError
+from lineage_collector.errors import ConfigError
 
 MIN_KEY_LENGTH = 32
 

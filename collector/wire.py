@@ -17,9 +17,9 @@ from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from collector.catalog import EventSchema, SchemaCatalog, plain_timestamps
-from collector.errors import DecodeError, RegistryError, SchemaError
-from collector.registry import SchemaRegistryClient, UnknownSchemaIdError
+from lineage_collector.catalog import EventSchema, SchemaCatalog, plain_timestamps
+from lineage_collector.errors import DecodeError, RegistryError, SchemaError
+from lineage_collector.registry import SchemaRegistryClient, UnknownSchemaIdError
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 SINGLE_OBJECT_HEADER = len(SINGLE_OBJECT_MAGIC) + 8

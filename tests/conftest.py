@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from collector.config import Settings
-from collector.log_hygiene import forget_sdk_repeats
-from processors.errors import ProcessorError
-from processors.local_clickhouse import LocalClickHouse
-from processors.local_kafka import LocalKafka
-from processors.local_worker import answers
-from processors.query_runner import EndpointRunner, Table
+from lineage_collector.log_hygiene import forget_sdk_repeats
+from lineage_processors.answers.runner import EndpointRunner, Table
+from lineage_processors.errors import ProcessorError
+from lineage_processors.local.clickhouse import LocalClickHouse
+from lineage_processors.local.kafka import LocalKafka
+from lineage_processors.local.worker import answers
+from lineage_processors.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,9 +45,9 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    from processors.local_kafka import LocalKafka
+    from lineage_processors.local.kafka import LocalKafka
 
-    kafka = LocalKafka(tmp_path_factory.mktemp("kafka"), Settings().cache_dir)
+    kafka = LocalKafka(tmp_path_factory.mktemp("kafka"), WorkerSettings().cache_dir)
     try:
         bootstrap = kafka.up(progress=lambda line: print(line, file=sys.stderr))
     except ProcessorError as exc:
@@ -59,7 +59,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClickHouse]:
     """A ClickHouse server for the session (chDB's engine serving HTTP in a process of its
-    own; see processors.local_clickhouse). Tests take a database of their own on it."""
+    own; see lineage_processors.local.clickhouse). Tests take a database of their own on it."""
     server = LocalClickHouse(tmp_path_factory.mktemp("clickhouse"))
     try:
         server.up()
@@ -72,9 +72,9 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
 @pytest.fixture(scope="session")
 def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a real Confluent-compatible schema registry (Apicurio) for the session."""
-    from processors.local_registry import LocalRegistry
+    from lineage_processors.local.registry import LocalRegistry
 
-    registry = LocalRegistry(tmp_path_factory.mktemp("registry"), Settings().cache_dir)
+    registry = LocalRegistry(tmp_path_factory.mktemp("registry"), WorkerSettings().cache_dir)
     try:
         url = registry.up(progress=lambda line: print(line, file=sys.stderr))
     except ProcessorError as exc:
@@ -95,7 +95,7 @@ def broker_up(kafka: LocalKafka) -> str:
 def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     """A broker of this test module's own, to stop, kill and pause without touching the
     session's; it keeps its ports across restarts."""
-    kafka = LocalKafka(tmp_path_factory.mktemp("own-kafka"), Settings().cache_dir)
+    kafka = LocalKafka(tmp_path_factory.mktemp("own-kafka"), WorkerSettings().cache_dir)
     broker_up(kafka)
     yield kafka
     kafka.down()
@@ -107,10 +107,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def isolated_settings(state_dir: Path, kafka_bootstrap: str) -> Settings:
-    """Settings with topics, consumer group, state folder and ports of their own."""
+def isolated_settings(state_dir: Path, kafka_bootstrap: str) -> WorkerSettings:
+    """WorkerSettings with topics, consumer group, state folder and ports of their own."""
     tag = uuid.uuid4().hex[:8]
-    return Settings(
+    return WorkerSettings(
         state_dir=state_dir,
         kafka_bootstrap=kafka_bootstrap,
         topic_events=f"t{tag}.events",
@@ -126,23 +126,26 @@ def isolated_settings(state_dir: Path, kafka_bootstrap: str) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
-    """Settings with this test's own topics, consumer group, state folder and ports."""
+def settings(tmp_path: Path, kafka_bootstrap: str) -> WorkerSettings:
+    """WorkerSettings with this test's own topics, consumer group, state folder and ports."""
     return isolated_settings(tmp_path / "state", kafka_bootstrap)
 
 
-def child_env(settings: Settings) -> dict[str, str]:
+def child_env(settings: WorkerSettings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGE_")}
     env.update(settings.to_env())
     return env
 
 
 def run_cli(
-    settings: Settings, *args: str, timeout: float = 120, extra_env: dict[str, str] | None = None
+    settings: WorkerSettings,
+    *args: str,
+    timeout: float = 120,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``lineage ARGS`` as a user would, in its own process."""
     return subprocess.run(
-        [sys.executable, "-m", "processors.cli", *args],
+        [sys.executable, "-m", "lineage_processors.cli.main", *args],
         env={**child_env(settings), **(extra_env or {})},
         capture_output=True,
         text=True,
@@ -162,7 +165,7 @@ class Read:
     headers: dict[str, bytes]
 
 
-def read_topic(settings: Settings, topic: str) -> list[Read]:
+def read_topic(settings: WorkerSettings, topic: str) -> list[Read]:
     """Every record currently in ``topic``, partition by partition, in offset order."""
     consumer = Consumer(
         {
@@ -207,7 +210,7 @@ WORKER_START_S = 300.0
 class WorkerProcess:
     """A real ``lineage worker`` in a child process, with its log kept for failures."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.log_path = settings.state_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -224,7 +227,7 @@ class WorkerProcess:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "processors.cli", "worker"],
+                [sys.executable, "-m", "lineage_processors.cli.main", "worker"],
                 env=child_env(self.settings),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -273,7 +276,7 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker(settings: Settings) -> Iterator[WorkerProcess]:
+def worker(settings: WorkerSettings) -> Iterator[WorkerProcess]:
     """A started worker for this test's settings, stopped afterwards."""
     proc = WorkerProcess(settings).start()
     yield proc

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.answers.inputs import parse_inference
-from processors.errors import NotFoundError
-from processors.query_runner import QueryRunner, Table
+from lineage_processors.answers.inputs import parse_inference
+from lineage_processors.answers.runner import QueryRunner, Table
+from lineage_processors.errors import NotFoundError
 
 COLUMNS = ["depth", "step", "node", "role", "details"]
 STEPS = {"run": "run", "dataset": "dataset", "source": "source", "job": "job"}

@@ -8,8 +8,8 @@ sources used. The view ``model_diff`` lists the facts that differ.
 
 from __future__ import annotations
 
-from processors.answers.inputs import require_model
-from processors.query_runner import QueryRunner, Table
+from lineage_processors.answers.inputs import require_model
+from lineage_processors.answers.runner import QueryRunner, Table
 
 ORDER = "dataset", "split", "source", "transformation", "training", "metric"
 

@@ -2,7 +2,7 @@
 predictions made in a time window by the model versions and deployments it reached.
 
 For a node, what it reached is what a tag on it would reach: everything downstream, up to
-masking and anonymising steps (:mod:`processors.answers.masking`). For an incident
+masking and anonymising steps (:mod:`lineage_processors.answers.masking`). For an incident
 (``incident:ID``), what the tag reached is read from ``active_tag_impacts``: the worker keeps
 it as edges arrive, by the same rules, and the window defaults to the tag's own.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from processors.answers.inputs import (
+from lineage_processors.answers.inputs import (
     EARLIEST,
     LATEST,
     MAX_DEPTH,
@@ -19,12 +19,12 @@ from processors.answers.inputs import (
     require_node,
     sql_time,
 )
-from processors.answers.masking import load_masking, unmasked_reach
-from processors.answers.sections import Answer
-from processors.answers.walk import walk
-from processors.errors import NotFoundError
-from processors.query_runner import QueryRunner, Table
-from processors.walks import strings
+from lineage_processors.answers.masking import load_masking, unmasked_reach
+from lineage_processors.answers.runner import QueryRunner, Table
+from lineage_processors.answers.sections import Answer
+from lineage_processors.answers.walk import walk
+from lineage_processors.derive.walks import strings
+from lineage_processors.errors import NotFoundError
 
 REACHED = ["depth", "node", "kind"]
 PREDICTIONS = ["model_version", "output", "predictions", "subjects", "first", "last"]

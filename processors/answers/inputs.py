@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from collector.errors import NodeIdError
-from collector.ids import parse_node_id
-from processors.errors import NotFoundError, QueryError
-from processors.query_runner import QueryRunner
+from lineage_collector.errors import NodeIdError
+from lineage_collector.ids import parse_node_id
+from lineage_processors.answers.runner import QueryRunner
+from lineage_processors.errors import NotFoundError, QueryError
 
 MAX_DEPTH = 100
 # Where a time is not given: the beginning and the end of time, as ClickHouse stores them.

@@ -1,7 +1,7 @@
 """Where data stops carrying what it came from: masking and anonymising steps.
 
-As for tags and incidents (:mod:`processors.propagation`), a walk downstream passes a run
-declared masking (``masking`` = true) but not its outputs, nor an output whose every column
+As for tags and incidents (:mod:`lineage_processors.derive.tag_impacts`), a walk downstream passes
+a run declared masking (``masking`` = true) but not its outputs, nor an output whose every column
 the run wrote through a masking transformation; a walk that starts at a masking run is about
 that run and does reach its outputs. ``lineage impact`` and the derived datasets of
 ``lineage subject`` follow these rules.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from processors.answers.walk import Step
-from processors.propagation import NO_MASKING, Masking
-from processors.query_runner import QueryRunner
-from processors.walks import strings
+from lineage_processors.answers.runner import QueryRunner
+from lineage_processors.answers.walk import Step
+from lineage_processors.derive.tag_impacts import NO_MASKING, Masking
+from lineage_processors.derive.walks import strings
 
 
 def load_masking(runner: QueryRunner, edges: Iterable[Step]) -> Masking:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from collector.errors import NodeIdError
-from collector.ids import parse_node_id
-from processors.answers.attribution import details, lineage_rows
-from processors.answers.inputs import require_model
-from processors.query_runner import QueryRunner, Table
-from processors.walks import strings
+from lineage_collector.errors import NodeIdError
+from lineage_collector.ids import parse_node_id
+from lineage_processors.answers.attribution import details, lineage_rows
+from lineage_processors.answers.inputs import require_model
+from lineage_processors.answers.runner import QueryRunner, Table
+from lineage_processors.derive.walks import strings
 
 COLUMNS = [
     "step",

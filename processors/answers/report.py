@@ -10,11 +10,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from processors.answers.attribution import details, lineage_rows
-from processors.answers.inputs import require_model
-from processors.answers.recipe import recipe
-from processors.query_runner import QueryRunner, Table
-from processors.walks import strings
+from lineage_processors.answers.attribution import details, lineage_rows
+from lineage_processors.answers.inputs import require_model
+from lineage_processors.answers.recipe import recipe
+from lineage_processors.answers.runner import QueryRunner, Table
+from lineage_processors.derive.walks import strings
 
 REPORT_FORMATS = ("md", "html")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from processors.query_runner import Table
+from lineage_processors.answers.runner import Table
 
 
 @dataclass

@@ -11,13 +11,13 @@ sorted by person, each prediction counted once under its newest copy).
 
 from __future__ import annotations
 
-from collector.subjects import Pseudonymizer
-from processors.answers.inputs import MAX_DEPTH
-from processors.answers.masking import load_masking, unmasked_reach
-from processors.answers.sections import Answer
-from processors.answers.walk import walk
-from processors.errors import QueryError
-from processors.query_runner import QueryRunner, Table
+from lineage_collector.subjects import Pseudonymizer
+from lineage_processors.answers.inputs import MAX_DEPTH
+from lineage_processors.answers.masking import load_masking, unmasked_reach
+from lineage_processors.answers.runner import QueryRunner, Table
+from lineage_processors.answers.sections import Answer
+from lineage_processors.answers.walk import walk
+from lineage_processors.errors import QueryError
 
 DERIVED = ["dataset", "depth", "masked"]
 VIEWS = (

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from processors.answers.inputs import LATEST, sql_time
-from processors.query_runner import QueryRunner, Table
-from processors.walks import strings
+from lineage_processors.answers.inputs import LATEST, sql_time
+from lineage_processors.answers.runner import QueryRunner, Table
+from lineage_processors.derive.walks import strings
 
 Direction = Literal["up", "down"]
 

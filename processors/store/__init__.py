@@ -1,6 +1,6 @@
 """The ClickHouse store: connection, migrations."""
 
-from processors.store.connect import (
+from lineage_processors.store.connect import (
     ServerAccess,
     Store,
     open_configured,
@@ -8,7 +8,7 @@ from processors.store.connect import (
     read_owner,
     redact,
 )
-from processors.store.migrations import MIGRATIONS, apply_retention, migrate
+from lineage_processors.store.migrations import MIGRATIONS, apply_retention, migrate
 
 __all__ = [
     "MIGRATIONS",

@@ -24,10 +24,10 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.query import QueryResult
 
-from collector.config import Settings
-from collector.security import NO_SECRET, Secret
-from processors.errors import StoreBusyError, StoreError
-from processors.footprint import release_library_pages
+from lineage_collector.security import NO_SECRET, Secret
+from lineage_processors.errors import StoreBusyError, StoreError
+from lineage_processors.settings import WorkerSettings
+from lineage_processors.worker.memory import release_library_pages
 
 DEFAULT_DATABASE = "lineage"
 URL_HELP = "use chdb:///path/to/folder or http(s)://user:password@host:port/database"
@@ -44,7 +44,7 @@ CHDB_OPTIONS: dict[str, int] = {
     "compiled_expression_cache_size": 16 << 20,
 }
 
-# Settings of the worker's own sessions of an embedded store. Its statements are many and
+# WorkerSettings of the worker's own sessions of an embedded store. Its statements are many and
 # small (a batch is ten thousand rows), and its threads and ClickHouse's merges, all in the
 # one process, keep the cores busy already: run on two threads, a statement cost more CPU
 # (aggregation states merged again, threads woken) for no gain in throughput. A server has
@@ -237,7 +237,7 @@ class ServerAccess:
     verify: bool = True
 
 
-def open_configured(settings: Settings, *, role: str = "lineage") -> Store:
+def open_configured(settings: WorkerSettings, *, role: str = "lineage") -> Store:
     """Open the store ``settings`` name, with their ClickHouse credentials and TLS settings."""
     access = ServerAccess(
         settings.clickhouse_password, settings.clickhouse_ca_file, settings.clickhouse_verify
@@ -245,7 +245,7 @@ def open_configured(settings: Settings, *, role: str = "lineage") -> Store:
     return open_store(settings.effective_clickhouse_url, role=role, access=access)
 
 
-def open_reader(settings: Settings) -> Store | None:
+def open_reader(settings: WorkerSettings) -> Store | None:
     """A session of the server store logged in as LINEAGE_CLICKHOUSE_READER, or None when
     no reader is configured (or the store is embedded, which has no users)."""
     url = settings.effective_clickhouse_url

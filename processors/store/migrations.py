@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from processors.errors import StoreError
-from processors.store.connect import Store
+from lineage_processors.errors import StoreError
+from lineage_processors.store.connect import Store
 
 log = logging.getLogger(__name__)
 
@@ -382,8 +382,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             # In memory, so attributing a prediction at insert time is a hash lookup; the
             # run only (about 200 bytes a model version). chDB never reloads a dictionary on
             # its LIFETIME: the worker reloads both after writing their sources
-            # (processors.attribution); on a server the LIFETIME also picks up rows other
-            # writers added.
+            # (lineage_processors.derive.attribution); on a server the LIFETIME also picks up rows
+            # other writers added.
             """
             CREATE DICTIONARY IF NOT EXISTS model_training_dict (
                 model_node String,
@@ -426,8 +426,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             # Attributed at insert time by ClickHouse itself: dictionary lookups per row, no
             # Python per prediction. Rows stored before their lineage arrived are rewritten
-            # later (processors.attribution). Parts written before this migration compute
-            # the columns when read, from the dictionaries as they are then.
+            # later (lineage_processors.derive.attribution). Parts written before this migration
+            # compute the columns when read, from the dictionaries as they are then.
             """
             ALTER TABLE inferences
                 ADD COLUMN IF NOT EXISTS served_model String DEFAULT if(
@@ -1144,7 +1144,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         # size of its largest compressed block, 1 MiB by default, whatever the column holds.
         # A merge of six batches of edges, whose projection makes it read every column of
         # every part at once, held 121 MB that way and 76 MB with 256 KiB blocks, at the
-        # same size on disk (tests/processors/test_merges.py). In a graph backlog, merges of
+        # same size on disk (tests/processors/store/test_merges.py). In a graph backlog, merges of
         # several tables coincide with inserts and derive runs: the worker's peaks were about
         # 20 MB lower (README). inferences keeps the default: its merges held 64 MB, and
         # analysts' scans of it are long.

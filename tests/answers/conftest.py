@@ -26,11 +26,17 @@ from typing import Any
 
 import pytest
 
-from collector import DatasetRef, LineageClient
-from collector.config import Settings
-from collector.events import Deployment, SourceExtraction, Tag, TrainingRun, TransformationRun
-from collector.security import Secret
-from processors.query_runner import EndpointRunner
+from lineage_collector import DatasetRef, LineageClient
+from lineage_collector.events import (
+    Deployment,
+    SourceExtraction,
+    Tag,
+    TrainingRun,
+    TransformationRun,
+)
+from lineage_collector.security import Secret
+from lineage_processors.answers.runner import EndpointRunner
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, isolated_settings
 
 BASE = datetime(2026, 4, 1, tzinfo=UTC)
@@ -149,7 +155,7 @@ def late_event() -> tuple[Any, datetime]:
 
 @dataclass
 class Stored:
-    settings: Settings
+    settings: WorkerSettings
     worker: WorkerProcess
     runner: EndpointRunner
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector.config import Settings
-from processors.bench_data import EDGES_PER_PIPELINE, NODES_PER_PIPELINE, pipeline
+from lineage_processors.bench.data import EDGES_PER_PIPELINE, NODES_PER_PIPELINE, pipeline
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import run_cli
 
 
@@ -20,7 +20,7 @@ def test_pipeline_shape_has_its_nodes_and_edges() -> None:
 
 
 def test_bench_queries_builds_its_own_store_and_reports_each_question(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path / "state")
+    settings = WorkerSettings(state_dir=tmp_path / "state")
     out = run_cli(settings, "bench", "queries", "--scale", "0.001", "--repeats", "3", timeout=600)
     assert out.returncode == 0, out.stderr
     assert "building 1,000 nodes, 10,000 edges, 100,000 predictions" in out.stdout

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import re
 
-from collector.config import Settings
-from processors.demo import AFFECTED_MODELS, BATCH, CATEGORY, MISLABELLED, WINDOW, predictions
+from lineage_processors.cli.demo import (
+    AFFECTED_MODELS,
+    BATCH,
+    CATEGORY,
+    MISLABELLED,
+    WINDOW,
+    predictions,
+)
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, run_cli
 
 
 def test_demo_tells_the_vendor_story_with_exact_figures(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     out = run_cli(settings, "demo", timeout=300)
     assert out.returncode == 0, out.stderr + worker.log()

@@ -6,17 +6,17 @@ import json
 
 import pytest
 
-from collector.subjects import Pseudonymizer
-from processors.answers import walk as walk_module
-from processors.answers.attribution import attribution, lineage_rows
-from processors.answers.diff import diff
-from processors.answers.impact import impact
-from processors.answers.inputs import parse_time
-from processors.answers.recipe import recipe
-from processors.answers.report import report
-from processors.answers.subject import subject
-from processors.answers.walk import downstream, upstream
-from processors.picture import picture
+from lineage_collector.subjects import Pseudonymizer
+from lineage_processors.answers import walk as walk_module
+from lineage_processors.answers.attribution import attribution, lineage_rows
+from lineage_processors.answers.diff import diff
+from lineage_processors.answers.impact import impact
+from lineage_processors.answers.inputs import parse_time
+from lineage_processors.answers.recipe import recipe
+from lineage_processors.answers.report import report
+from lineage_processors.answers.subject import subject
+from lineage_processors.answers.walk import downstream, upstream
+from lineage_processors.cli.graph import picture
 from tests.answers.conftest import ANON, KEY, MODEL1, MODEL2, R, Stored, iso
 from tests.conftest import run_cli
 

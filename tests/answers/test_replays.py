@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from processors.answers.attribution import attribution
-from processors.answers.impact import impact
-from processors.answers.subject import by_pseudonym
-from processors.query_runner import StoreRunner
-from processors.store import migrate, open_store
+from lineage_processors.answers.attribution import attribution
+from lineage_processors.answers.impact import impact
+from lineage_processors.answers.runner import StoreRunner
+from lineage_processors.answers.subject import by_pseudonym
+from lineage_processors.store import migrate, open_store
 
 PERSON = "a1" * 32  # a pseudonym, as the SDK makes them
 EDGES = [

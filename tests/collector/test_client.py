@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from collector import (
+from lineage_collector import (
     DatasetRef,
     Inference,
     InvalidEventError,
@@ -17,8 +17,8 @@ from collector import (
     TrainingRun,
     TransformationRun,
 )
-from collector.config import Settings
-from collector.errors import ConfigError
+from lineage_collector.config import Settings
+from lineage_collector.errors import ConfigError
 
 KEY = "k" * 40
 
@@ -76,7 +76,7 @@ def test_wrong_type_inside_a_field_is_named(client: LineageClient) -> None:
 
 
 def test_wrong_type_caught_by_the_schema_is_named(client: LineageClient) -> None:
-    from collector import SourceExtraction
+    from lineage_collector import SourceExtraction
 
     event = SourceExtraction("crm/export", "sf", "sf://x", "12", DatasetRef("d", "v"))  # type: ignore[arg-type]
     with pytest.raises(

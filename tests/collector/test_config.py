@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import SETTINGS, Settings, settings_table
-from collector.errors import ConfigError
+from lineage_collector.config import SETTINGS, Settings, settings_table
+from lineage_collector.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from collector import InvalidEventError, version_of_dataframe, version_of_file
+from lineage_collector import InvalidEventError, version_of_dataframe, version_of_file
 
 
 def test_file_version_follows_content(tmp_path: Path) -> None:

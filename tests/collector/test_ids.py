@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.errors import NodeIdError
-from collector.ids import NodeId, dataset_id, model_id, parse_node_id
+from lineage_collector.errors import NodeIdError
+from lineage_collector.ids import NodeId, dataset_id, model_id, parse_node_id
 
 
 @pytest.mark.parametrize(

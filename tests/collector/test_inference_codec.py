@@ -7,9 +7,9 @@ import random
 
 from fastavro import schemaless_writer
 
-from collector.catalog import load_catalog
-from collector.inference_codec import encode_batch_body, long_bytes
-from collector.wire import Decoder
+from lineage_collector.catalog import load_catalog
+from lineage_collector.inference_codec import encode_batch_body, long_bytes
+from lineage_collector.wire import Decoder
 
 SCHEMA = load_catalog().by_name("lineage.events.InferenceBatch")
 

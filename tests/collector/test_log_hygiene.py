@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector import security
-from collector.log_hygiene import OnlyWhenConfigured, RepeatFilter, configured, kind_of
-from collector.security import redact_in_logs
+from lineage_collector import security
+from lineage_collector.log_hygiene import OnlyWhenConfigured, RepeatFilter, configured, kind_of
+from lineage_collector.security import redact_in_logs
 
 
 class Clock:
@@ -67,7 +67,10 @@ def test_kinds_are_logger_level_and_template() -> None:
     assert passed(repeats, record("lost %d events", 5)) is not None
     assert passed(repeats, record("lost %d events", 7)) is None  # only a number differs
     assert passed(repeats, record("lost %d events", 7, level=logging.WARNING)) is not None
-    assert passed(repeats, record("lost %d events", 7, name="collector.producer")) is not None
+    assert (
+        passed(repeats, record("lost %d events", 7, name="lineage_collector.delivery.producer"))
+        is not None
+    )
     assert passed(repeats, record("stored %d events", 7)) is not None
 
 

@@ -10,9 +10,9 @@ import pytest
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.utils import generate_many
 
-from collector.catalog import RELEASED_FOLDER, build_catalog, load_catalog
-from collector.errors import SchemaError
-from collector.wire import Decoder, encode
+from lineage_collector.catalog import RELEASED_FOLDER, build_catalog, load_catalog
+from lineage_collector.errors import SchemaError
+from lineage_collector.wire import Decoder, encode
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog()
@@ -95,7 +95,7 @@ def test_a_released_writer_is_decoded_into_the_current_schema() -> None:
         for path in sorted((REPO / "schemas" / "lineage").rglob("*.avsc"))
     ]
     catalog = build_catalog(files, [("old/Tag.avsc", json.dumps(old))])
-    from collector.catalog import build_event_schema
+    from lineage_collector.catalog import build_event_schema
 
     old_schema = build_event_schema(old, "old/Tag.avsc")
     record = {

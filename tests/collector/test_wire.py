@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from fastavro.schema import to_parsing_canonical_form
 
-from collector.catalog import load_catalog, read_schema_file
-from collector.errors import DecodeError, SchemaError
-from collector.events import DatasetRef, TrainingRun
-from collector.wire import Decoder, decode, encode, encode_body, frame_confluent
+from lineage_collector.catalog import load_catalog, read_schema_file
+from lineage_collector.errors import DecodeError, SchemaError
+from lineage_collector.events import DatasetRef, TrainingRun
+from lineage_collector.wire import Decoder, decode, encode, encode_body, frame_confluent
 
 CATALOG = load_catalog()
 SCHEMA = CATALOG.by_name("lineage.events.TrainingRun")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from processors.metrics import WorkerMetrics
+from lineage_processors.ops.metrics import WorkerMetrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PROMETHEUS = DEPLOY / "prometheus"

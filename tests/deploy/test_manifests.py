@@ -7,9 +7,10 @@ import json
 import re
 from typing import Any
 
-from collector.config import SETTINGS, Settings
-from processors.auth import check_exposure
-from processors.observability import HEALTH_PATH, METRICS_PATH, READY_PATH
+from lineage_collector.config import SETTINGS
+from lineage_processors.ops.observability import HEALTH_PATH, METRICS_PATH, READY_PATH
+from lineage_processors.settings import WorkerSettings
+from lineage_processors.worker.auth import check_exposure
 from tests.deploy.conftest import (
     DEPLOY,
     PROMETHEUS,
@@ -21,7 +22,7 @@ from tests.deploy.conftest import (
 
 ENV_NAMES = {s.env for s in SETTINGS}
 SECRET_ENV = {s.env for s in SETTINGS if s.secret}
-PORT = Settings().worker_port
+PORT = WorkerSettings().worker_port
 IMAGE = "lineage-collector:0.1.0"
 
 
@@ -54,7 +55,7 @@ def test_compose_worker_settings_are_real_settings_that_parse() -> None:
     worker = compose()["services"]["worker"]
     env = {k: str(v) for k, v in worker["environment"].items()}
     assert set(env) <= ENV_NAMES, set(env) - ENV_NAMES
-    settings = Settings.from_env(substituted(env))
+    settings = WorkerSettings.from_env(substituted(env))
     assert settings.worker_port == PORT
     assert settings.worker_host == "0.0.0.0"
     assert settings.kafka_bootstrap == "kafka:9092"
@@ -98,7 +99,7 @@ def test_k8s_config_and_secret_hold_real_settings_that_parse() -> None:
     secret = k8s("secret.yaml")["stringData"]
     assert set(config) <= ENV_NAMES - SECRET_ENV, set(config) - (ENV_NAMES - SECRET_ENV)
     assert set(secret) <= SECRET_ENV, set(secret) - SECRET_ENV
-    settings = Settings.from_env({**config, **secret})
+    settings = WorkerSettings.from_env({**config, **secret})
     assert settings.worker_port == PORT
     assert settings.worker_host == "0.0.0.0"
     check_exposure(settings)
@@ -155,7 +156,7 @@ def test_dockerfile_env_and_port() -> None:
     text = (DEPLOY / "docker" / "Dockerfile").read_text()
     env = dict(re.findall(r"(LINEAGE_[A-Z_]+)=(\S+)", text))
     assert set(env) <= ENV_NAMES, set(env) - ENV_NAMES
-    assert Settings.from_env(env).worker_port == PORT
+    assert WorkerSettings.from_env(env).worker_port == PORT
     assert f"EXPOSE {PORT}" in text
     assert re.search(r'CMD \["worker"\]', text)
 

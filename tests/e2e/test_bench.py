@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from collector.config import Settings
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import run_cli
 
 
@@ -20,7 +20,7 @@ def figure(out: str, name: str) -> str:
     return line[len(name) :].strip()
 
 
-def test_bench_sdk_reports_ours_and_the_ceilings(settings: Settings) -> None:
+def test_bench_sdk_reports_ours_and_the_ceilings(settings: WorkerSettings) -> None:
     out = run_cli(settings, "bench", "sdk", "--events", "6000", timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     for name in (
@@ -35,7 +35,7 @@ def test_bench_sdk_reports_ours_and_the_ceilings(settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("kind", ["inferences", "graph"])
-def test_bench_ingest_drains_the_backlog(settings: Settings, kind: str) -> None:
+def test_bench_ingest_drains_the_backlog(settings: WorkerSettings, kind: str) -> None:
     out = run_cli(settings, "bench", "ingest", "--kind", kind, "--events", "3000", timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     rate = figure(out.stdout, "end to end (Kafka -> worker -> ClickHouse)").split()[0]
@@ -57,7 +57,7 @@ def test_bench_ingest_drains_the_backlog(settings: Settings, kind: str) -> None:
 
 @pytest.mark.parametrize(("kind", "rate"), [("inferences", 2000), ("graph", 300)])
 def test_bench_ingest_at_a_steady_rate_measures_freshness(
-    settings: Settings, kind: str, rate: int
+    settings: WorkerSettings, kind: str, rate: int
 ) -> None:
     out = run_cli(
         settings,
@@ -84,7 +84,7 @@ def test_bench_ingest_at_a_steady_rate_measures_freshness(
     assert figure(out.stdout, "worker resident memory").endswith("file-backed)")
 
 
-def test_bench_rate_must_be_positive(settings: Settings) -> None:
+def test_bench_rate_must_be_positive(settings: WorkerSettings) -> None:
     out = run_cli(settings, "bench", "ingest", "--rate", "0", timeout=60)
     assert out.returncode == 2
     assert "not a positive whole number" in out.stderr

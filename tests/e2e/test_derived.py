@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from collector import DatasetRef, LineageClient
-from collector.config import Settings
-from collector.events import (
+from lineage_collector import DatasetRef, LineageClient
+from lineage_collector.events import (
     Deployment,
     SourceExtraction,
     Tag,
     TrainingRun,
     TransformationRun,
 )
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, isolated_settings, run_cli
 
 BASE = datetime(2026, 4, 1, tzinfo=UTC)
@@ -47,32 +47,32 @@ def run(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> WorkerSettings:
     """Like conftest's ``settings``, for the module: topics, group, store and port of its own."""
     return isolated_settings(tmp_path_factory.mktemp("derived") / "state", kafka_bootstrap)
 
 
 @pytest.fixture(scope="module")
-def worker(settings: Settings) -> Iterator[WorkerProcess]:
+def worker(settings: WorkerSettings) -> Iterator[WorkerProcess]:
     proc = WorkerProcess(settings).start()
     yield proc
     proc.stop()
 
 
-def emit(settings: Settings, *events: tuple[Any, datetime]) -> list[str]:
+def emit(settings: WorkerSettings, *events: tuple[Any, datetime]) -> list[str]:
     """Emit graph events with the given event times; returns their event ids."""
     with LineageClient.from_settings(settings, namespace="test") as client:
         return [client.emit(event, event_time=when) for event, when in events]
 
 
-def predict(settings: Settings, *predictions: tuple[str, dict[str, Any], int]) -> None:
+def predict(settings: WorkerSettings, *predictions: tuple[str, dict[str, Any], int]) -> None:
     """Emit predictions: (inference id, model/deployment fields, hour)."""
     with LineageClient.from_settings(settings, namespace="test") as client:
         for inference_id, served_by, hour in predictions:
             client.emit_inference(inference_id, output="yes", event_time=at(hour), **served_by)
 
 
-def settle(settings: Settings, worker: WorkerProcess, event_ids: list[str]) -> None:
+def settle(settings: WorkerSettings, worker: WorkerProcess, event_ids: list[str]) -> None:
     """Return once the worker has stored ``event_ids`` and run every step after them.
 
     Graph batches are stored, and handed to the derived steps, one after another; the steps
@@ -144,7 +144,7 @@ ATTRIBUTION = (
 
 
 def test_predictions_are_attributed_as_they_are_stored(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     model, deployment, training = "model:churn-a@1.0", "deployment:prod/churn-a", run("a")
     emit(
@@ -193,7 +193,7 @@ def test_predictions_are_attributed_as_they_are_stored(
 
 
 def test_predictions_stored_before_their_training_are_attributed_later(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     model, deployment, training = "model:churn-b@2.0", "deployment:prod/churn-b", run("b")
     failed = "model:churn-b@2.1"
@@ -276,7 +276,7 @@ CLOSURE = (
 
 
 def test_model_closure_is_transitive_and_takes_in_late_edges(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     clean, features, train, load = run("c-clean"), run("c-features"), run("c-train"), run("c-load")
     raw, cleaned = DatasetRef("c/raw", "v1"), DatasetRef("c/clean", "v1")
@@ -380,7 +380,7 @@ AFFECTED = (
 
 
 def test_tag_reaches_models_deployments_and_predictions_in_its_window_but_not_past_masking(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     clean, anonymise, train_d, train_e = run("d-clean"), run("d-anon"), run("d-train"), run("e")
     raw, cleaned, anon = (
@@ -491,7 +491,7 @@ def test_tag_reaches_models_deployments_and_predictions_in_its_window_but_not_pa
 
 
 def test_retracted_tag_leaves_its_impacts_inactive(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     raw = DatasetRef("r/raw", "v1")
     graph = emit(

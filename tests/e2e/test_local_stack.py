@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from collector.config import Settings
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import free_port, run_cli
 
 
@@ -33,7 +33,7 @@ def cmdline(pid: int) -> bytes:
 def test_up_twice_demo_down_leaves_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     key = "local-stack-subject-key-" + "k" * 16
-    settings = Settings(
+    settings = WorkerSettings(
         state_dir=state, worker_port=free_port(), topic_partitions=2, subject_key=key
     )
     first = run_cli(settings, "up", timeout=300)
@@ -41,7 +41,7 @@ def test_up_twice_demo_down_leaves_nothing(tmp_path: Path) -> None:
     assert "kafka: running at 127.0.0.1:" in first.stdout
     running = sorted(processes_using(state))
     assert len(running) == 2, running  # one broker, one worker
-    [worker] = [p for p in running if b"processors.cli\0worker" in cmdline(p)]
+    [worker] = [p for p in running if b"lineage_processors.cli.main\0worker" in cmdline(p)]
     # glibc's threshold for blocks mapped on their own, fixed from the start (footprint.py)
     environ = b"\0" + Path(f"/proc/{worker}/environ").read_bytes()
     assert b"\0MALLOC_MMAP_THRESHOLD_=262144\0" in environ

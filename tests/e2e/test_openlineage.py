@@ -26,7 +26,7 @@ from openlineage.client.serde import Serde
 from openlineage.client.transport.http import HttpCompression, HttpConfig, HttpTransport
 from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 
-from collector.config import Settings
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess
 
 with warnings.catch_warnings():
@@ -46,7 +46,7 @@ LOAD = "job:airflow/orders.load"
 CHECK = "job:airflow/orders.check"
 
 
-def kafka_client(settings: Settings) -> OpenLineageClient:
+def kafka_client(settings: WorkerSettings) -> OpenLineageClient:
     return OpenLineageClient(
         transport=KafkaTransport(
             KafkaConfig(
@@ -59,7 +59,7 @@ def kafka_client(settings: Settings) -> OpenLineageClient:
 
 
 def http_client(
-    settings: Settings, compression: HttpCompression | None = None
+    settings: WorkerSettings, compression: HttpCompression | None = None
 ) -> OpenLineageClient:
     return OpenLineageClient(
         transport=HttpTransport(
@@ -177,7 +177,9 @@ def legacy_start() -> Any:
     )
 
 
-def test_openlineage_client_events_land_as_graph(settings: Settings, worker: WorkerProcess) -> None:
+def test_openlineage_client_events_land_as_graph(
+    settings: WorkerSettings, worker: WorkerProcess
+) -> None:
     client = kafka_client(settings)
     for event in load_events():
         client.emit(event)
@@ -250,7 +252,9 @@ def test_openlineage_client_events_land_as_graph(settings: Settings, worker: Wor
     assert columns.rows == [[ORDERS, "id", CURATED, "order_id", "DIRECT/IDENTITY", False, LOAD_RUN]]
 
 
-def post(settings: Settings, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def post(
+    settings: WorkerSettings, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{settings.worker_port}/api/v1/lineage",
         data=body,
@@ -265,7 +269,7 @@ def post(settings: Settings, body: bytes, headers: dict[str, str] | None = None)
 
 
 def test_http_endpoint_refuses_bad_events_with_the_reason(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     good = json.loads(Serde.to_json(failed_check()))
     bad = dict(good, run={"runId": "not-a-uuid"})
@@ -291,7 +295,7 @@ def test_http_endpoint_refuses_bad_events_with_the_reason(
     assert raw.rows == [[body["event_id"], f"run:{CHECK_RUN}"]]
 
 
-def dead_letters(settings: Settings, expected: int, timeout: float = 60) -> list[Any]:
+def dead_letters(settings: WorkerSettings, expected: int, timeout: float = 60) -> list[Any]:
     consumer = Consumer(
         {
             "bootstrap.servers": settings.kafka_bootstrap,
@@ -313,7 +317,7 @@ def dead_letters(settings: Settings, expected: int, timeout: float = 60) -> list
 
 
 def test_malformed_kafka_record_goes_to_the_dlq_and_its_neighbour_is_stored(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     good = Serde.to_json(failed_check()).encode()
     bad = json.dumps(dict(json.loads(good), eventType="DONE")).encode()

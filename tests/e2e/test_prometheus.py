@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from collector import DatasetRef, LineageClient
-from collector.config import Settings
-from collector.events import SourceExtraction, TrainingRun, TransformationRun
+from lineage_collector import DatasetRef, LineageClient
+from lineage_collector.events import SourceExtraction, TrainingRun, TransformationRun
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, free_port, isolated_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -128,13 +128,13 @@ class PrometheusServer:
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> WorkerSettings:
     base = isolated_settings(tmp_path_factory.mktemp("prometheus") / "state", kafka_bootstrap)
     return base.replace(lag_interval=0.5, coverage_interval=1.0)
 
 
 @pytest.fixture(scope="module")
-def worker(settings: Settings) -> Iterator[WorkerProcess]:
+def worker(settings: WorkerSettings) -> Iterator[WorkerProcess]:
     proc = WorkerProcess(settings).start()
     yield proc
     proc.stop()
@@ -142,7 +142,7 @@ def worker(settings: Settings) -> Iterator[WorkerProcess]:
 
 @pytest.fixture(scope="module")
 def prometheus(
-    settings: Settings, worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
+    settings: WorkerSettings, worker: WorkerProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
     server = PrometheusServer(tmp_path_factory.mktemp("prom"), settings.worker_port)
     yield server
@@ -157,7 +157,7 @@ def get(url: str) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read())
 
 
-def test_health_and_readiness(settings: Settings, worker: WorkerProcess) -> None:
+def test_health_and_readiness(settings: WorkerSettings, worker: WorkerProcess) -> None:
     base = f"http://127.0.0.1:{settings.worker_port}"
     assert get(f"{base}/healthz") == (200, {"status": "alive"})
     assert get(f"{base}/readyz") == (
@@ -166,7 +166,7 @@ def test_health_and_readiness(settings: Settings, worker: WorkerProcess) -> None
     )
 
 
-def emit_lineage(settings: Settings) -> None:
+def emit_lineage(settings: WorkerSettings) -> None:
     """Lineage whose coverage is known: 4 job runs (1 with parameters), 2 model versions
     (1 reaching the source), 4 predictions (3 of a trained model version)."""
     raw, clean = DatasetRef("crm/raw", "v1"), DatasetRef("crm/clean", "v1")
@@ -191,14 +191,14 @@ def emit_lineage(settings: Settings) -> None:
         client.emit_inference("pz", model="never-trained", model_version="9", output="n")
 
 
-def poison(settings: Settings) -> None:
+def poison(settings: WorkerSettings) -> None:
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     producer.produce(settings.topic_events, b"not lineage at all", b"k")
     assert producer.flush(30) == 0
 
 
 def test_counts_coverage_and_lag_through_prometheus(
-    settings: Settings, worker: WorkerProcess, prometheus: PrometheusServer
+    settings: WorkerSettings, worker: WorkerProcess, prometheus: PrometheusServer
 ) -> None:
     def equals(want: float) -> Callable[[float | None], bool]:
         return lambda got: got == want

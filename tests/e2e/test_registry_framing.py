@@ -6,14 +6,14 @@ import struct
 
 from confluent_kafka import Producer
 
-from collector import DatasetRef, LineageClient
-from collector.config import Settings
-from collector.registry import SchemaRegistryClient
+from lineage_collector import DatasetRef, LineageClient
+from lineage_collector.registry import SchemaRegistryClient
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, read_topic
 
 
 def test_registry_framed_events_land_and_unknown_ids_go_to_the_dlq(
-    settings: Settings, registry_url: str
+    settings: WorkerSettings, registry_url: str
 ) -> None:
     framed = settings.replace(schema_registry_url=registry_url)
     worker = WorkerProcess(framed).start()

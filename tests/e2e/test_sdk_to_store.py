@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector import DatasetRef, InputRef, LineageClient
-from collector.config import Settings
+from lineage_collector import DatasetRef, InputRef, LineageClient
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, read_topic
 
 T0 = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
@@ -54,11 +54,11 @@ def emit_pipeline(client: LineageClient) -> None:
 
 
 @pytest.fixture
-def sdk_settings(settings: Settings) -> Settings:
+def sdk_settings(settings: WorkerSettings) -> WorkerSettings:
     return settings.replace(subject_key=KEY)
 
 
-def test_every_kind_lands_and_no_subject_in_clear(sdk_settings: Settings) -> None:
+def test_every_kind_lands_and_no_subject_in_clear(sdk_settings: WorkerSettings) -> None:
     worker = WorkerProcess(sdk_settings).start()
     try:
         with LineageClient.from_settings(sdk_settings, namespace="crm") as client:
@@ -133,7 +133,9 @@ def test_every_kind_lands_and_no_subject_in_clear(sdk_settings: Settings) -> Non
     assert pseudonyms[0].encode() in kafka_bytes  # the scan did see the subjects' records
 
 
-def test_decorated_step_records_its_failure(sdk_settings: Settings, worker: WorkerProcess) -> None:
+def test_decorated_step_records_its_failure(
+    sdk_settings: WorkerSettings, worker: WorkerProcess
+) -> None:
     client = LineageClient.from_settings(sdk_settings)
 
     @client.step(
@@ -165,7 +167,7 @@ def test_decorated_step_records_its_failure(sdk_settings: Settings, worker: Work
     assert started == [[2]]  # STARTED, then FAILED
 
 
-def test_pseudonyms_are_stable_across_processes(sdk_settings: Settings) -> None:
+def test_pseudonyms_are_stable_across_processes(sdk_settings: WorkerSettings) -> None:
     code = (
         "from collector import LineageClient; "
         f"print(LineageClient('127.0.0.1:9', subject_key={KEY!r}).pseudonym('alice'))"
@@ -176,7 +178,7 @@ def test_pseudonyms_are_stable_across_processes(sdk_settings: Settings) -> None:
 
 
 def test_unknown_fingerprint_goes_to_the_dlq_and_neighbours_land(
-    sdk_settings: Settings, worker: WorkerProcess
+    sdk_settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     from confluent_kafka import Producer
 

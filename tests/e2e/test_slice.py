@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, TopicPartition
 
-from collector import DatasetRef, LineageClient, TrainingRun
-from collector.config import Settings
+from lineage_collector import DatasetRef, LineageClient, TrainingRun
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, run_cli
 
 RUN = "6a1d5c2e-3f0b-4c4e-9d7a-0a1b2c3d4e5f"
@@ -16,7 +16,9 @@ EVENT = "0f8e6c1a-5b4d-4e3f-8a2b-1c0d9e8f7a6b"
 WHEN = datetime(2026, 3, 1, 12, 30, 15, 250000, tzinfo=UTC)
 
 
-def emit(settings: Settings, event: TrainingRun, event_id: str, when: datetime = WHEN) -> None:
+def emit(
+    settings: WorkerSettings, event: TrainingRun, event_id: str, when: datetime = WHEN
+) -> None:
     with LineageClient.from_settings(settings, namespace="test") as client:
         client.emit(event, event_id=event_id, event_time=when)
 
@@ -36,7 +38,7 @@ def training_run(version: str = "3.4.2", run_id: str = RUN) -> TrainingRun:
     )
 
 
-def test_training_run_lands_as_exact_rows(settings: Settings, worker: WorkerProcess) -> None:
+def test_training_run_lands_as_exact_rows(settings: WorkerSettings, worker: WorkerProcess) -> None:
     emit(settings, training_run(), EVENT)
     edges = worker.wait_for(
         "SELECT src, dst, relation, role, event_time, run_id, event_id FROM edges "
@@ -121,7 +123,7 @@ def test_training_run_lands_as_exact_rows(settings: Settings, worker: WorkerProc
     ]
 
 
-def committed_offsets(settings: Settings) -> dict[int, int]:
+def committed_offsets(settings: WorkerSettings) -> dict[int, int]:
     consumer = Consumer(
         {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.consumer_group}
     )
@@ -132,7 +134,7 @@ def committed_offsets(settings: Settings) -> dict[int, int]:
         consumer.close()
 
 
-def test_restart_resumes_from_committed_offset(settings: Settings) -> None:
+def test_restart_resumes_from_committed_offset(settings: WorkerSettings) -> None:
     first = WorkerProcess(settings).start()
     emit(settings, training_run("1.0.0", RUN), EVENT)
     first.wait_for("SELECT event_id FROM events_raw", 1)

@@ -19,9 +19,9 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from collector.errors import SpoolFullError
-from collector.producer import EventProducer
-from processors.local_kafka import LocalKafka
+from lineage_collector.delivery.producer import EventProducer
+from lineage_collector.errors import SpoolFullError
+from lineage_processors.local.kafka import LocalKafka
 from tests.conftest import broker_up
 
 pytestmark = pytest.mark.kafka
@@ -132,7 +132,7 @@ def test_events_from_before_kafka_exists_arrive_once_it_does(
     first_values = numbered(b"a", 3000)
     for value in first_values:
         first.send(topic, b"a", value)
-    with caplog.at_level(logging.WARNING, logger="collector.producer"):
+    with caplog.at_level(logging.WARNING, logger="lineage_collector.delivery.producer"):
         first.close(timeout=1.0)  # no exception: the events are safe in the spool
     assert f"3000 lineage events wait in the spool folder {spool_dir}" in caplog.text
     assert first.delivered == 0 and first.failed == 0

@@ -21,10 +21,10 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector import LineageClient
-from collector.config import Settings
-from processors.local_clickhouse import LocalClickHouse
-from processors.local_kafka import LocalKafka
+from lineage_collector import LineageClient
+from lineage_processors.local.clickhouse import LocalClickHouse
+from lineage_processors.local.kafka import LocalKafka
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import REPO, WorkerProcess, child_env, free_port, run_cli
 from tests.faults.workload import counts, expected
 
@@ -44,7 +44,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.1)
 
 
-def service_client(settings: Settings, config: dict[str, Any] | None = None) -> LineageClient:
+def service_client(settings: WorkerSettings, config: dict[str, Any] | None = None) -> LineageClient:
     """The SDK as a service configures it, spooling to the settings' spool folder."""
     return LineageClient(
         settings.kafka_bootstrap,
@@ -106,7 +106,7 @@ def exactly_once(
     return outcome
 
 
-def lag_is_zero(settings: Settings, topics: list[str], timeout: float = 60) -> None:
+def lag_is_zero(settings: WorkerSettings, topics: list[str], timeout: float = 60) -> None:
     """Wait until the worker group's committed offsets reach the end of every topic (an
     empty partition has nothing to commit: no offset there is no lag)."""
     deadline = time.monotonic() + timeout
@@ -117,19 +117,19 @@ def lag_is_zero(settings: Settings, topics: list[str], timeout: float = 60) -> N
             time.sleep(0.3)
 
 
-def on_server(settings: Settings, server: LocalClickHouse) -> Settings:
+def on_server(settings: WorkerSettings, server: LocalClickHouse) -> WorkerSettings:
     """``settings`` writing to a database of their own on ``server``, over 4 partitions."""
     url = server.url(f"scale_{uuid.uuid4().hex[:8]}")
     assert url is not None, "the test ClickHouse server is not running"
     return settings.replace(clickhouse_url=url, topic_partitions=4)
 
 
-def member(shared: Settings, n: int) -> Settings:
+def member(shared: WorkerSettings, n: int) -> WorkerSettings:
     """Worker ``n`` of the group: the same topics, group and store; its own port and folder."""
     return shared.replace(worker_port=free_port(), state_dir=shared.state_dir / f"worker{n}")
 
 
-def consumed(settings: Settings) -> float:
+def consumed(settings: WorkerSettings) -> float:
     return metric_total(settings, "lineage_records_consumed_total")
 
 
@@ -138,7 +138,7 @@ def caught_up(committed: dict[int, int], ends: dict[int, int]) -> bool:
     return all(committed[p] == end or (end == 0 and committed[p] < 0) for p, end in ends.items())
 
 
-def start_group(shared: Settings, workers: int) -> list[WorkerProcess]:
+def start_group(shared: WorkerSettings, workers: int) -> list[WorkerProcess]:
     """``workers`` workers of ``shared``'s group, started at once as a deployment's replicas
     are (the first on ``shared``'s own port and folder), each answering queries."""
     group = [WorkerProcess(shared)] + [WorkerProcess(member(shared, n)) for n in range(1, workers)]
@@ -147,7 +147,7 @@ def start_group(shared: Settings, workers: int) -> list[WorkerProcess]:
     return [w.ready() for w in group]
 
 
-def wait_for_group(settings: Settings, workers: int, timeout: float = 90) -> None:
+def wait_for_group(settings: WorkerSettings, workers: int, timeout: float = 90) -> None:
     """Wait until the worker group is stable with each of a worker's consumers (one per
     topic, named by client id) there ``workers`` times, each assigned partitions: the
     rebalance after workers joined or left is over."""
@@ -169,7 +169,7 @@ def wait_for_group(settings: Settings, workers: int, timeout: float = 90) -> Non
     raise AssertionError(f"the group never settled with {workers} workers: {per_consumer}")
 
 
-def store_counts(settings: Settings, sql: str) -> list[list[object]]:
+def store_counts(settings: WorkerSettings, sql: str) -> list[list[object]]:
     """Rows of ``sql`` read with the command line while no worker holds the store."""
     done = run_cli(settings, "sql", sql, "--format", "json")
     assert done.returncode == 0, done.stderr
@@ -188,7 +188,7 @@ def random_pause(rnd: random.Random, low: float, high: float) -> None:
     time.sleep(rnd.uniform(low, high))
 
 
-def reset_to_earliest(settings: Settings, topics: list[str]) -> None:
+def reset_to_earliest(settings: WorkerSettings, topics: list[str]) -> None:
     """Move the worker group's offsets back to the start of ``topics`` (it must be idle)."""
     from confluent_kafka import ConsumerGroupTopicPartitions
 
@@ -228,7 +228,7 @@ def kill_inside_an_insert(worker: WorkerProcess, store_dir: Path, timeout: float
         kill(worker)
 
 
-def metric_total(settings: Settings, name: str) -> float:
+def metric_total(settings: WorkerSettings, name: str) -> float:
     """The sum of every sample of ``name`` on the worker's /metrics (0 when it has none)."""
     url = f"http://127.0.0.1:{settings.worker_port}/metrics"
     with urllib.request.urlopen(url, timeout=60) as response:  # a loaded worker is slow
@@ -247,7 +247,7 @@ def partitions(consumer: Consumer, topic: str) -> list[int]:
     return sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
 
 
-def committed(settings: Settings, topic: str) -> dict[int, int]:
+def committed(settings: WorkerSettings, topic: str) -> dict[int, int]:
     """The worker group's committed offset of each partition of ``topic`` (-1001: none)."""
     consumer = Consumer(
         {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.consumer_group}
@@ -259,7 +259,7 @@ def committed(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+def end_offsets(settings: WorkerSettings, topic: str) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "ends"})
     try:
         return {
@@ -270,7 +270,7 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def wait_for_commits(settings: Settings, topic: str, timeout: float = 30) -> dict[int, int]:
+def wait_for_commits(settings: WorkerSettings, topic: str, timeout: float = 30) -> dict[int, int]:
     """The group's committed offsets once they reach the end of ``topic`` (an empty
     partition has nothing to commit)."""
     deadline = time.monotonic() + timeout
@@ -281,11 +281,11 @@ def wait_for_commits(settings: Settings, topic: str, timeout: float = 30) -> dic
     return got
 
 
-def run_until_killed(settings: Settings, log: Path, timeout: float = 60) -> int:
+def run_until_killed(settings: WorkerSettings, log: Path, timeout: float = 60) -> int:
     """Run a worker that is set to kill itself; returns its exit status."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "processors.cli", "worker"],
+            [sys.executable, "-m", "lineage_processors.cli.main", "worker"],
             env=child_env(settings),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -15,10 +15,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from collector import LineageClient
-from collector.config import Settings
-from collector.security import Secret
-from processors.demo import DEMO_SUBJECT_KEY, at, emit_story
+from lineage_collector import LineageClient
+from lineage_collector.security import Secret
+from lineage_processors.cli.demo import DEMO_SUBJECT_KEY, at, emit_story
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, read_topic
 from tests.faults.test_poison_fuzz import OL_EVENT
 
@@ -71,7 +71,7 @@ def openlineage_run(i: int, state: str) -> bytes:
     return json.dumps(event).encode()
 
 
-def story(scratch: Settings) -> list[Message]:
+def story(scratch: WorkerSettings) -> list[Message]:
     """The records of the story in the order it happened."""
     scratch = scratch.replace(subject_key=Secret(DEMO_SUBJECT_KEY))
     emit_story(scratch)
@@ -99,7 +99,7 @@ def story(scratch: Settings) -> list[Message]:
     return records
 
 
-def topic_of(settings: Settings, kind: str) -> str:
+def topic_of(settings: WorkerSettings, kind: str) -> str:
     return {
         "events": settings.topic_events,
         "inferences": settings.topic_inferences,

@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from collector import LineageClient
-from collector.config import Settings
-from processors.local_kafka import LocalKafka
+from lineage_collector import LineageClient
+from lineage_processors.local.kafka import LocalKafka
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import REPO, WorkerProcess, broker_up, isolated_settings
 from tests.faults.conftest import sized
 from tests.faults.helpers import broker_pid, exactly_once, lag_is_zero, service_client, wait_until
@@ -134,7 +134,7 @@ def test_scenario6_flood_while_the_broker_is_paused_every_event_spooled_or_sent_
 SERVICE = """
 import logging, sys, threading, time
 from pathlib import Path
-from collector import DatasetRef, LineageClient
+from lineage_collector import DatasetRef, LineageClient
 
 if sys.argv[3] == "basic":
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
@@ -154,7 +154,7 @@ client.close()
 """
 
 
-def start_services(settings: Settings, tmp_path: Path) -> dict[str, subprocess.Popen[str]]:
+def start_services(settings: WorkerSettings, tmp_path: Path) -> dict[str, subprocess.Popen[str]]:
     """A service that never configured logging ("none") and one that did ("basic"), each
     emitting to a topic no worker reads; each prints ``delivered 0`` once Kafka took its
     first event."""
@@ -197,5 +197,5 @@ def check_service_logs(
     assert all(line.startswith(said) for line in bare) and len(bare) <= 6, bare
     configured = reports["basic"][1].splitlines()
     kinds = Counter(re.sub(r"\d+", "#", line.split(" (repeated")[0]) for line in configured)
-    assert any(kind.startswith("ERROR collector.kafka: ") for kind in kinds), configured
+    assert any(kind.startswith("ERROR lineage_collector.kafka: ") for kind in kinds), configured
     assert max(kinds.values()) <= 1 + seconds // 60, configured

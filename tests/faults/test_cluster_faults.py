@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import Settings
-from processors.errors import ProcessorError
-from processors.local_kafka_cluster import LocalKafkaCluster
+from lineage_processors.errors import ProcessorError
+from lineage_processors.local.kafka_cluster import LocalKafkaCluster
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, isolated_settings
 from tests.faults.conftest import sized
 from tests.faults.helpers import end_offsets, exactly_once, lag_is_zero, service_client, wait_until
@@ -27,7 +27,9 @@ from tests.processors.local_helpers import kill_jvm, partition_metadata, wait_fo
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafkaCluster]:
-    kafka = LocalKafkaCluster(tmp_path_factory.mktemp("cluster") / "kafka", Settings().cache_dir)
+    kafka = LocalKafkaCluster(
+        tmp_path_factory.mktemp("cluster") / "kafka", WorkerSettings().cache_dir
+    )
     try:
         kafka.up(progress=lambda line: print(line, file=sys.stderr))
     except ProcessorError as exc:
@@ -37,7 +39,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafkaClus
     kafka.down()
 
 
-def busiest_partition(settings: Settings) -> tuple[int, int]:
+def busiest_partition(settings: WorkerSettings) -> tuple[int, int]:
     """The partition of the events topic holding the most records, and its leader's node id."""
     found: list[tuple[int, int]] = []
 
@@ -64,12 +66,12 @@ def grows(count: Callable[[], int], by: int) -> Callable[[], bool]:
     return grown
 
 
-def leader_of(settings: Settings, partition: int) -> int:
+def leader_of(settings: WorkerSettings, partition: int) -> int:
     """The node id leading ``partition`` of the events topic (-1: none)."""
     return partition_metadata(settings.kafka_bootstrap, settings.topic_events)[partition].leader
 
 
-def appended(settings: Settings) -> int:
+def appended(settings: WorkerSettings) -> int:
     """Records in the events topic, all partitions."""
     return sum(end_offsets(settings, settings.topic_events).values())
 

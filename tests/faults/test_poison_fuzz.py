@@ -10,12 +10,12 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.catalog import load_catalog
-from collector.errors import DecodeError
-from collector.wire import Decoder
-from processors.graph_agent import Record, avro_mapper, map_records, openlineage_mapper
-from processors.mapping import MappingError
-from processors.openlineage import OpenLineageError
+from lineage_collector.catalog import load_catalog
+from lineage_collector.errors import DecodeError
+from lineage_collector.wire import Decoder
+from lineage_processors.ingest.openlineage import OpenLineageError
+from lineage_processors.ingest.processor import Record, avro_mapper, map_records, openlineage_mapper
+from lineage_processors.ingest.reference.mapping import MappingError
 from tests.faults.conftest import sized
 
 CATALOG = load_catalog()

@@ -21,7 +21,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
-from collector.config import Settings
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import Read, WorkerProcess, read_topic
 from tests.faults.conftest import full_size, sized
 from tests.faults.helpers import (
@@ -38,7 +38,7 @@ from tests.faults.workload import PREDICTIONS_PER_MODEL, emit_training_runs, log
 LIMIT = 4096  # LINEAGE_MAX_EVENT_BYTES of this test: the oversize record is past it
 
 
-def ordered_producer(settings: Settings) -> Producer:
+def ordered_producer(settings: WorkerSettings) -> Producer:
     """A producer that writes a partition's records once each, in the order produced, even
     when a request is retried (a slow broker under load): the offsets this module expects
     hold by construction."""
@@ -92,7 +92,7 @@ def interleave(
 
 
 def test_scenario7_poison_of_every_kind_dead_lettered_once_neighbours_stored_worker_lives(
-    settings: Settings, request: pytest.FixtureRequest
+    settings: WorkerSettings, request: pytest.FixtureRequest
 ) -> None:
     """Scenario 7 (Kafka). Pass: truncated Avro, a bad magic byte, an unknown fingerprint,
     an unknown schema id, wrong types, an oversize record, random bytes and malformed
@@ -241,7 +241,9 @@ def dlq_offset(dead: Read, topic: str) -> int:
     return int(dead.headers["lineage.original.offset"])
 
 
-def test_a_dlq_that_refuses_stops_commits_until_it_takes_the_record(settings: Settings) -> None:
+def test_a_dlq_that_refuses_stops_commits_until_it_takes_the_record(
+    settings: WorkerSettings,
+) -> None:
     """The DLQ topic refuses records over 200 bytes; a poison record of 600 stops the worker
     before it commits anything past it. With the limit raised, a new worker dead-letters
     it and stores its neighbours."""

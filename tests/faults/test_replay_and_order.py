@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import pytest
 from confluent_kafka import Producer
 
-from collector.config import Settings
-from processors.errors import StoreError
-from processors.local_clickhouse import LocalClickHouse
-from processors.store.connect import open_store
+from lineage_processors.errors import StoreError
+from lineage_processors.local.clickhouse import LocalClickHouse
+from lineage_processors.settings import WorkerSettings
+from lineage_processors.store.connect import open_store
 from tests.conftest import WorkerProcess, isolated_settings, read_topic
 from tests.faults.conftest import sized
 from tests.faults.helpers import (
@@ -43,14 +43,16 @@ MERGE_OR_SAY_WHY = {"optimize_throw_if_noop": 1}
 class InOrder:
     """A store fed the story once, in the order it happened, and what it then held."""
 
-    settings: Settings
+    settings: WorkerSettings
     records: list[Message]
     predictions: int
     contents: dict[str, list[list[object]]]
     raw: dict[str, int]
 
 
-def produce(settings: Settings, records: list[Message], rnd: random.Random | None = None) -> None:
+def produce(
+    settings: WorkerSettings, records: list[Message], rnd: random.Random | None = None
+) -> None:
     """Send ``records`` in this order: to partition 0, or to random partitions with ``rnd``."""
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     for r in records:
@@ -149,7 +151,7 @@ def test_scenario8_full_replay_from_earliest_leaves_every_table_unchanged(
 # Each seed is another order, other repeats, other partitions.
 @pytest.mark.parametrize("seed", range(9, 9 + sized(1, 4)))
 def test_scenario9_out_of_order_and_repeated_delivery_builds_the_same_graph(
-    in_order: InOrder, settings: Settings, seed: int
+    in_order: InOrder, settings: WorkerSettings, seed: int
 ) -> None:
     """Scenario 9. Pass: the same records of every event kind, shuffled, each sent one to
     three times (repeats also far from the first copy), spread over partitions, the
@@ -194,7 +196,7 @@ def test_scenario9_out_of_order_and_repeated_delivery_builds_the_same_graph(
 
 
 def test_scenario10_three_workers_on_a_clickhouse_server_build_the_same_graph(
-    in_order: InOrder, settings: Settings, clickhouse_server: LocalClickHouse
+    in_order: InOrder, settings: WorkerSettings, clickhouse_server: LocalClickHouse
 ) -> None:
     """Scenario 10. Pass: the records of scenario 9 (shuffled, repeated, predictions first),
     spread over four partitions and read by three workers of one group that share a
@@ -227,7 +229,7 @@ def test_scenario10_three_workers_on_a_clickhouse_server_build_the_same_graph(
     assert differing == [], {t: diff(got[t], in_order.contents[t]) for t in differing}
 
 
-def merged_now(settings: Settings, table: str, timeout: float = 60) -> None:
+def merged_now(settings: WorkerSettings, table: str, timeout: float = 60) -> None:
     """Merge ``table`` into one part per partition. The views read predictions
     without FINAL, so a repeat sent to another partition counts twice until the parts that
     hold it merge; the embedded engine merges a few small parts at once, a server's merge

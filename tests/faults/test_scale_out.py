@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 import time
 
-from collector.config import Settings
-from processors.local_clickhouse import LocalClickHouse
+from lineage_processors.local.clickhouse import LocalClickHouse
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess
 from tests.faults.conftest import sized
 from tests.faults.helpers import (
@@ -31,7 +31,7 @@ def wait_until_each_consumes(workers: list[WorkerProcess], timeout: float = 60) 
 
 
 def test_three_workers_on_a_server_share_partitions_and_survive_a_kill_exactly_once(
-    settings: Settings, clickhouse_server: LocalClickHouse
+    settings: WorkerSettings, clickhouse_server: LocalClickHouse
 ) -> None:
     """Pass: three workers of one group, on one ClickHouse server, each consume part of the
     flow; one is SIGKILLed mid-flow and started again; afterwards the store holds every

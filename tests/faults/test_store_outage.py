@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from collector.config import Settings
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, isolated_settings
 from tests.faults.conftest import sized
 from tests.faults.helpers import (
@@ -34,7 +34,7 @@ CAPPED = "store unavailable, retrying in 10.0s"  # the backoff at its ceiling
 
 
 def test_scenario4_store_down_past_the_retry_window_no_commits_errors_counted_all_stored_after(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     """Scenario 4. Pass: while the store refuses every write (its folder made immutable)
     for longer than the retry backoff takes to reach its 10 s ceiling, the worker commits
@@ -84,7 +84,7 @@ def test_scenario4_store_down_past_the_retry_window_no_commits_errors_counted_al
     lag_is_zero(settings, topics)
 
 
-def readiness(settings: Settings) -> tuple[int, dict[str, str]]:
+def readiness(settings: WorkerSettings) -> tuple[int, dict[str, str]]:
     url = f"http://127.0.0.1:{settings.worker_port}/readyz"
     try:
         with urllib.request.urlopen(url, timeout=15) as response:

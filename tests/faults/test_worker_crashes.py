@@ -7,7 +7,7 @@ import random
 import signal
 import time
 
-from collector.config import Settings
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess
 from tests.faults.conftest import sized
 from tests.faults.helpers import (
@@ -21,7 +21,7 @@ from tests.faults.workload import Flow, emit_training_runs, log_predictions
 
 
 def test_scenario1_killed_after_insert_before_commit_repeatedly_under_load_exactly_once(
-    settings: Settings,
+    settings: WorkerSettings,
 ) -> None:
     """Scenario 1. Pass: while events keep flowing, worker after worker kills itself right
     after a ClickHouse insert and before its offset commit (LINEAGE_FAULT_KILL_AFTER_STORE,
@@ -52,7 +52,9 @@ def test_scenario1_killed_after_insert_before_commit_repeatedly_under_load_exact
         worker.stop()
 
 
-def test_scenario2_killed_inside_inserts_loses_and_duplicates_nothing(settings: Settings) -> None:
+def test_scenario2_killed_inside_inserts_loses_and_duplicates_nothing(
+    settings: WorkerSettings,
+) -> None:
     """Scenario 2. Pass: while a backlog is written, worker after worker is SIGKILLed the
     moment ClickHouse is seen writing a new part (inside an insert); a last worker then
     stores every event exactly once, raw and FINAL."""
@@ -74,7 +76,7 @@ def test_scenario2_killed_inside_inserts_loses_and_duplicates_nothing(settings: 
 
 
 def test_scenario3_restart_storm_with_chdb_loses_and_duplicates_nothing_lag_returns_to_zero(
-    settings: Settings,
+    settings: WorkerSettings,
 ) -> None:
     """Scenario 3 (with chDB, one process per store, a rebalance is a restart): while
     events flow, workers are started and stopped in a storm, half of them by SIGTERM mid

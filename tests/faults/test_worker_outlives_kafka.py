@@ -13,7 +13,7 @@ import signal
 import time
 from pathlib import Path
 
-from processors.local_kafka import LocalKafka
+from lineage_processors.local.kafka import LocalKafka
 from tests.conftest import WorkerProcess, broker_up, isolated_settings
 from tests.faults.conftest import sized
 from tests.faults.helpers import (

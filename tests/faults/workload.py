@@ -8,9 +8,9 @@ import time
 import uuid
 from typing import Any
 
-from collector import DatasetRef, LineageClient
-from collector.config import Settings
-from processors.errors import QueryError
+from lineage_collector import DatasetRef, LineageClient
+from lineage_processors.errors import QueryError
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess
 
 PREDICTIONS_PER_MODEL = 150
@@ -26,14 +26,14 @@ def emit_training_run(client: LineageClient, i: int) -> str:
     )
 
 
-def emit_training_runs(settings: Settings, first: int, count: int) -> None:
+def emit_training_runs(settings: WorkerSettings, first: int, count: int) -> None:
     """``count`` training runs, numbered from ``first``."""
     with LineageClient.from_settings(settings, namespace="eo") as client:
         for i in range(first, first + count):
             emit_training_run(client, i)
 
 
-def log_predictions(settings: Settings, models: range) -> None:
+def log_predictions(settings: WorkerSettings, models: range) -> None:
     """PREDICTIONS_PER_MODEL predictions for each model version: InferenceBatch records."""
     with LineageClient.from_settings(settings, namespace="eo") as client:
         logger = client.inference_logger(batch_size=50)
@@ -99,7 +99,7 @@ class Flow:
     """Events produced from a thread, rounds of 50 training runs and two model versions'
     predictions, until :meth:`stop`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.events = 0
         self.models = 0

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from processors.store import migrate, open_store
-from processors.store.connect import Store
+from lineage_processors.store import migrate, open_store
+from lineage_processors.store.connect import Store
 
 
 @pytest.fixture

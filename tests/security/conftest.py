@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import Settings
-from collector.security import KafkaSecurity
-from processors.errors import ProcessorError
-from processors.local_kafka import LocalKafka
+from lineage_collector.security import KafkaSecurity
+from lineage_processors.errors import ProcessorError
+from lineage_processors.local.kafka import LocalKafka
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import isolated_settings
 
 
@@ -28,7 +28,7 @@ class SecureKafka:
     security: KafkaSecurity
     state_dir: Path
 
-    def settings(self, state_dir: Path, **changes: object) -> Settings:
+    def settings(self, state_dir: Path, **changes: object) -> WorkerSettings:
         """Isolated settings (own topics, group, store) reaching this broker as its user."""
         s = self.security
         secured: dict[str, object] = dict(
@@ -45,7 +45,7 @@ class SecureKafka:
 def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
     # The broker's folder is kafka/ of a state folder, as `lineage up` makes it.
     state = tmp_path_factory.mktemp("secure-state") / "kafka"
-    kafka = LocalKafka(state, Settings().cache_dir, secure=True)
+    kafka = LocalKafka(state, WorkerSettings().cache_dir, secure=True)
     try:
         bootstrap = kafka.up(progress=lambda line: None)
     except ProcessorError as exc:

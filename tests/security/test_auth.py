@@ -14,9 +14,9 @@ from openlineage.client import OpenLineageClient
 from openlineage.client.serde import Serde
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
 
-from collector.config import Settings
-from processors.errors import QueryError
-from processors.query_runner import EndpointRunner
+from lineage_processors.answers.runner import EndpointRunner
+from lineage_processors.errors import QueryError
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import (
     REPO,
     WorkerProcess,
@@ -42,7 +42,7 @@ def guarded(
     proc.stop()
 
 
-def ol_client(settings: Settings, key: str) -> OpenLineageClient:
+def ol_client(settings: WorkerSettings, key: str) -> OpenLineageClient:
     # No retries: a refusal must show at once, as the client reports it.
     return OpenLineageClient(
         transport=HttpTransport(
@@ -55,7 +55,7 @@ def ol_client(settings: Settings, key: str) -> OpenLineageClient:
     )
 
 
-def get(settings: Settings, path: str, token: str | None = None) -> int:
+def get(settings: WorkerSettings, path: str, token: str | None = None) -> int:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     request = urllib.request.Request(
         f"http://127.0.0.1:{settings.worker_port}{path}", headers=headers
@@ -98,7 +98,7 @@ def test_reads_take_the_read_token_probes_and_metrics_stay_open(guarded: WorkerP
     url = guarded.url
     assert EndpointRunner(url, token=settings.read_token).run("SELECT 1").rows == [[1]]
     for token in (None, WRITE, "wrong"):
-        runner = EndpointRunner(url, token=Settings(read_token=token).read_token)
+        runner = EndpointRunner(url, token=WorkerSettings(read_token=token).read_token)
         with pytest.raises(QueryError, match="LINEAGE_READ_TOKEN"):
             runner.run("SELECT 1")
     assert get(settings, "/healthz") == 200
@@ -115,13 +115,13 @@ def test_reads_take_the_read_token_probes_and_metrics_stay_open(guarded: WorkerP
 
 
 def test_a_worker_bound_beyond_loopback_without_tokens_refuses_to_start(
-    settings: Settings,
+    settings: WorkerSettings,
 ) -> None:
     """Pass: `lineage worker` on 0.0.0.0 without tokens exits at once, non-zero, saying
     which tokens to set and how to run open anyway; nothing listens on its port."""
     exposed = settings.replace(worker_host="0.0.0.0")
     done = subprocess.run(
-        [sys.executable, "-m", "processors.cli", "worker"],
+        [sys.executable, "-m", "lineage_processors.cli.main", "worker"],
         env=child_env(exposed),
         capture_output=True,
         text=True,

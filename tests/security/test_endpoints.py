@@ -9,9 +9,9 @@ import json
 import pytest
 from openlineage.client.serde import Serde
 
-from collector import DatasetRef, LineageClient
-from collector.config import Settings
-from processors.errors import QueryError
+from lineage_collector import DatasetRef, LineageClient
+from lineage_processors.errors import QueryError
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, read_topic
 from tests.e2e.test_openlineage import failed_check, post
 
@@ -33,7 +33,9 @@ def table_rows(worker: WorkerProcess) -> list[list[object]]:
     ).rows
 
 
-def test_the_query_endpoint_refuses_every_write(settings: Settings, worker: WorkerProcess) -> None:
+def test_the_query_endpoint_refuses_every_write(
+    settings: WorkerSettings, worker: WorkerProcess
+) -> None:
     """Pass: each write, DDL or SET sent to /sql is refused as read-only (ClickHouse's
     readonly setting) and every table keeps its rows; reads still work."""
     with LineageClient.from_settings(settings, namespace="ro") as client:
@@ -51,7 +53,7 @@ def test_the_query_endpoint_refuses_every_write(settings: Settings, worker: Work
 
 
 def test_the_ingest_endpoint_checks_before_forwarding(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     """Pass: an oversize body (declared or streamed), bad JSON and an invalid event are
     refused with 413 or 400, and none of them reaches the OpenLineage topic; a valid event
@@ -72,7 +74,7 @@ def test_the_ingest_endpoint_checks_before_forwarding(
     assert json.loads(forwarded.value) == good
 
 
-def streamed_status(settings: Settings, body: bytes) -> int:
+def streamed_status(settings: WorkerSettings, body: bytes) -> int:
     """POST ``body`` in chunks with no Content-Length: the limit must hold as it streams."""
     conn = http.client.HTTPConnection("127.0.0.1", settings.worker_port, timeout=30)
     try:

@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from collector import DatasetRef, LineageClient
-from collector.config import Settings
-from collector.errors import ConfigError
-from collector.security import KafkaSecurity, Secret, redact_in_logs
+from lineage_collector import DatasetRef, LineageClient
+from lineage_collector.errors import ConfigError
+from lineage_collector.security import KafkaSecurity, Secret, redact_in_logs
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, run_cli
 from tests.security.conftest import SecureKafka
 
 WRONG = "wrong-password-" + "x" * 17
 
 
-def secured_values(settings: Settings, topic: str, expected: int) -> list[bytes]:
+def secured_values(settings: WorkerSettings, topic: str, expected: int) -> list[bytes]:
     """Every value of ``topic``, read as the broker's user over TLS."""
     consumer = Consumer(
         {
@@ -47,7 +47,7 @@ def secured_values(settings: Settings, topic: str, expected: int) -> list[bytes]
     return values
 
 
-def emit(settings: Settings, count: int) -> int:
+def emit(settings: WorkerSettings, count: int) -> int:
     with LineageClient.from_settings(settings, namespace="sec") as client:
         for i in range(count):
             client.emit_training_run(f"m{i}", "1.0", [DatasetRef("d", f"v{i}", "train")])
@@ -69,7 +69,7 @@ def test_the_local_secured_broker_is_found_by_settings_alone(
     """Pass: settings that name only the state folder of a local broker started secured
     (as `LINEAGE_KAFKA_LOCAL_SECURE=1 lineage up` does) reach it with the SCRAM user and CA
     its scripts generated: 5 events delivered. Its keys are readable by the owner only."""
-    local = Settings(state_dir=secure_kafka.state_dir.parent).replace(
+    local = WorkerSettings(state_dir=secure_kafka.state_dir.parent).replace(
         topic_events=f"t{uuid.uuid4().hex[:8]}.events", spool_dir=tmp_path / "spool"
     )
     assert local.kafka_security() == secure_kafka.security
@@ -77,7 +77,7 @@ def test_the_local_secured_broker_is_found_by_settings_alone(
     assert secure_kafka.security.username == "lineage"
     assert emit(local, 5) == 0
     assert len(secured_values(local, local.topic_events, 5)) == 5
-    assert Settings(state_dir=tmp_path).kafka_security() == KafkaSecurity()  # none there
+    assert WorkerSettings(state_dir=tmp_path).kafka_security() == KafkaSecurity()  # none there
     tls = secure_kafka.state_dir / "tls"
     for path in (
         tls / "ca.key",
@@ -172,7 +172,7 @@ def test_secrets_never_show_in_repr_str_or_errors(tmp_path: Path) -> None:
     """Pass: no setting, security object or configuration error shows a secret."""
     password, key = "kafka-pw-" + "p" * 20, "subject-key-" + "k" * 30
     ch = "ch-pw-" + "c" * 20
-    settings = Settings.from_env(
+    settings = WorkerSettings.from_env(
         {
             "LINEAGE_KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
             "LINEAGE_KAFKA_SASL_USERNAME": "lineage",
@@ -202,13 +202,13 @@ def test_secrets_never_show_in_repr_str_or_errors(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         pickle.dumps(settings.kafka_sasl_password)
     with pytest.raises(ConfigError) as missing_user:
-        Settings.from_env(
+        WorkerSettings.from_env(
             {"LINEAGE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "LINEAGE_KAFKA_SASL_PASSWORD": password}
         ).kafka_security()
     assert "LINEAGE_KAFKA_SASL_USERNAME" in str(missing_user.value)
     assert password not in str(missing_user.value)
     with pytest.raises(ConfigError) as bad_protocol:
-        Settings.from_env({"LINEAGE_KAFKA_SECURITY_PROTOCOL": password})
+        WorkerSettings.from_env({"LINEAGE_KAFKA_SECURITY_PROTOCOL": password})
     assert "LINEAGE_KAFKA_SECURITY_PROTOCOL" in str(bad_protocol.value)
 
 

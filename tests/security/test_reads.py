@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from collector import LineageClient
-from collector.config import Settings
-from processors.errors import QueryError
+from lineage_collector import LineageClient
+from lineage_processors.errors import QueryError
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, isolated_settings, run_cli
 
 REFUSED = [
@@ -40,7 +40,7 @@ def ready(worker: WorkerProcess) -> dict[str, object]:
         return dict(json.load(exc), code=exc.code)
 
 
-def emit_versions(settings: Settings, first: int, count: int) -> None:
+def emit_versions(settings: WorkerSettings, first: int, count: int) -> None:
     with LineageClient.from_settings(settings, namespace="reads") as client:
         for i in range(first, first + count):
             client.emit_dataset_version("d", f"v{i}", content_hash=f"h{i}", row_count=i)
@@ -60,7 +60,7 @@ def wait_stored(worker: WorkerProcess, expected: int, timeout: float = 120) -> N
 
 
 def test_a_refused_statement_changes_nothing_but_its_own_answer(
-    settings: Settings, worker: WorkerProcess
+    settings: WorkerSettings, worker: WorkerProcess
 ) -> None:
     """Pass: DROP, SET, KILL, SYSTEM and OPTIMIZE, each sent once through `lineage sql` and
     once to /sql, are refused with the read-only message; after each refusal, 1,000 events
@@ -115,7 +115,7 @@ def rss_mb(pid: int) -> float:
 class Flow:
     """Predictions logged without pause through the SDK while a test runs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: WorkerSettings) -> None:
         self.client = LineageClient.from_settings(settings, namespace="flow")
         self.logger = self.client.inference_logger(batch_size=500)
         self.stop = threading.Event()

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from collector import DatasetRef, LineageClient
-from collector.config import Settings
-from collector.security import Secret
-from processors.errors import QueryError, StoreError
-from processors.local_clickhouse import LocalClickHouse
-from processors.store import ServerAccess, open_configured, open_store
+from lineage_collector import DatasetRef, LineageClient
+from lineage_collector.security import Secret
+from lineage_processors.errors import QueryError, StoreError
+from lineage_processors.local.clickhouse import LocalClickHouse
+from lineage_processors.settings import WorkerSettings
+from lineage_processors.store import ServerAccess, open_configured, open_store
 from tests.conftest import REPO, WorkerProcess, run_cli
 from tests.security.conftest import SecureKafka
 
@@ -102,7 +102,7 @@ def deployed_user_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 
 def test_the_deployed_worker_user_has_every_right_a_worker_needs(
-    deployed_user_server: str, settings: Settings
+    deployed_user_server: str, settings: WorkerSettings
 ) -> None:
     """Pass: a worker logged in as the compose stack's user (its grants, nothing more)
     creates the tables, stores training lineage and predictions made before it, and derives
@@ -138,7 +138,7 @@ def test_the_deployed_worker_user_has_every_right_a_worker_needs(
 
 
 def test_a_wrong_password_is_refused_in_one_line_without_the_password(
-    deployed_user_server: str, settings: Settings
+    deployed_user_server: str, settings: WorkerSettings
 ) -> None:
     url = deployed_user_server.replace("http://", "http://lineage@")
     wrong = settings.replace(clickhouse_url=url, clickhouse_password=Secret(SETTING_PASSWORD))

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from collector import LineageClient
-from collector.config import Settings
-from collector.errors import ConfigError
+from lineage_collector import LineageClient
+from lineage_collector.errors import ConfigError
+from lineage_processors.settings import WorkerSettings
 from tests.conftest import REPO, WorkerProcess, read_topic
 
 KEY = "subject-key-for-tests-" + "q" * 20
@@ -41,7 +41,7 @@ def pseudonyms_in_new_process(ids: list[str]) -> list[str]:
 
 
 def test_no_raw_subject_id_reaches_kafka_the_store_the_dlq_or_the_logs(
-    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    settings: WorkerSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Pass: 40 raw ids used in subject links and predictions appear nowhere: not in any
     record, key or header of the four topics, not in any row of any table, not in the
@@ -112,7 +112,7 @@ def test_no_raw_subject_id_reaches_kafka_the_store_the_dlq_or_the_logs(
 
 @pytest.mark.parametrize("key", ["", "too-short-key"])
 def test_a_missing_or_short_subject_key_is_refused_before_sending(
-    settings: Settings, key: str
+    settings: WorkerSettings, key: str
 ) -> None:
     """Pass: emitting subjects without a usable key raises a ConfigError naming
     LINEAGE_SUBJECT_KEY (not the key), and nothing reaches Kafka."""

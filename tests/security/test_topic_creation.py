@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from collector.security import Secret
-from processors.errors import ProcessorError
-from processors.topics import ensure_topics, topic_names
+from lineage_collector.security import Secret
+from lineage_processors.errors import ProcessorError
+from lineage_processors.worker.topics import ensure_topics, topic_names
 from tests.security.conftest import SecureKafka
 
 # Far longer than any test may run: a call that returns has stopped for a reason of its own.

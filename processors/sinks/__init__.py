@@ -1,1 +1,0 @@
-"""Sinks: where processed batches are written."""
