@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lineage_collector.config import settings_table
 from lineage_collector.errors import ConfigError, LineageError, NodeIdError
 from lineage_collector.log_hygiene import RepeatFilter
 from lineage_collector.security import redact_in_logs
 from lineage_processors.cli import questions
 from lineage_processors.errors import NotFoundError, ProcessorError, QueryError
 from lineage_processors.local import worker as local_worker
-from lineage_processors.settings import WorkerSettings
+from lineage_processors.settings import WorkerSettings, settings_table
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_NOT_RUNNING, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 

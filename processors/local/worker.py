@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from lineage_collector.config import SETTINGS
 from lineage_collector.security import NO_SECRET, Secret
 from lineage_processors.errors import LocalStackError
 from lineage_processors.settings import WorkerSettings
@@ -82,7 +81,7 @@ def status(settings: WorkerSettings) -> WorkerStatus:
 # WorkerSettings the worker never reads. The subject key pseudonymises identifiers where they are
 # emitted or asked about (the SDK, `lineage subject`); kept out of the worker's environment,
 # it cannot be read from /proc/<pid>/environ or a dump of the process.
-NOT_FOR_THE_WORKER = frozenset(spec.env for spec in SETTINGS if spec.field == "subject_key")
+NOT_FOR_THE_WORKER = frozenset(spec.env for spec in WorkerSettings.SPECS if spec.field == "subject_key")
 
 
 def worker_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from lineage_collector.config import SETTINGS
+from lineage_processors.settings import WorkerSettings
 from lineage_processors.ops.observability import HEALTH_PATH, METRICS_PATH, READY_PATH
 from lineage_processors.settings import WorkerSettings
 from lineage_processors.worker.auth import check_exposure
@@ -20,8 +20,8 @@ from tests.deploy.conftest import (
     metric_names,
 )
 
-ENV_NAMES = {s.env for s in SETTINGS}
-SECRET_ENV = {s.env for s in SETTINGS if s.secret}
+ENV_NAMES = {s.env for s in WorkerSettings.SPECS}
+SECRET_ENV = {s.env for s in WorkerSettings.SPECS if s.secret}
 PORT = WorkerSettings().worker_port
 IMAGE = "lineage-collector:0.1.0"
 
