@@ -1,4 +1,5 @@
-"""The ClickHouse store: connection, migrations."""
+"""The ClickHouse store: the connection, the only code that writes, migrations, and the read
+sessions people query through, with their limits."""
 
 from lineage_processors.store.connect import (
     ServerAccess,
