@@ -169,7 +169,8 @@ def wait_until(worker: WorkerProcess, sql: str, expected: Any, timeout: float = 
     assert rows == expected, f"got {rows}\nworker log:\n{worker.log()}"
 
 
-@pytest.fixture(scope="module")
+# One worker and one story for every test module of the package: the answers only read it.
+@pytest.fixture(scope="package")
 def stored(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> Iterator[Stored]:
     settings = isolated_settings(
         tmp_path_factory.mktemp("answers") / "state", kafka_bootstrap
