@@ -1,8 +1,11 @@
-"""Sending the spool back to Kafka, for :class:`~lineage_collector.delivery.producer.EventProducer`.
+"""Sending the spool back to Kafka once Kafka takes events again.
 
-The producer (:mod:`lineage_collector.delivery.producer`) decides when events go to the spool; this
-module sends them back once Kafka takes them again. :class:`SpoolReplay` runs in the producer's
-background thread, one step after each poll for delivery reports.
+The producer (:mod:`lineage_collector.delivery.producer`) decides when events go to the spool;
+this module sends them back. :class:`SpoolReplay` runs in the producer's background thread, one
+step after each poll for delivery reports. It shares with the producer only the
+:class:`~lineage_collector.delivery.state.Switch` (spooling or direct, and the flags that say
+when it may replay), the :class:`~lineage_collector.delivery.state.Counters`, and the Kafka
+client the producer currently has.
 
 Replay. The replay waits until librdkafka has settled every event it held when spooling
 began (each one is delivered or, failing, written to the segment reserved at the switch),
@@ -30,37 +33,26 @@ from __future__ import annotations
 import functools
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from lineage_collector.delivery.spool import Position, Spool
+from lineage_collector.delivery.kafka_client import (
+    POLL_S,
+    REFUSED,
+    describe,
+    error_of,
+    is_fatal,
+)
+from lineage_collector.delivery.spool import Spool
+from lineage_collector.delivery.spool_format import Position
+from lineage_collector.delivery.state import Counters, Switch
 from lineage_collector.log_hygiene import sdk_logger
-
-if TYPE_CHECKING:
-    from lineage_collector.delivery.producer import EventProducer
 
 # The producer's logger: replay and sending are one component to whoever configures logging.
 log = sdk_logger("lineage_collector.delivery.producer")
 
-# Errors that sending again cannot fix: such events are counted as failed, never spooled.
-REFUSED = frozenset(
-    {
-        KafkaError.MSG_SIZE_TOO_LARGE,
-        KafkaError.INVALID_MSG,
-        KafkaError.INVALID_MSG_SIZE,
-        KafkaError.INVALID_RECORD,
-        KafkaError.RECORD_LIST_TOO_LARGE,
-        KafkaError.TOPIC_EXCEPTION,
-        KafkaError.TOPIC_AUTHORIZATION_FAILED,
-        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-        KafkaError.POLICY_VIOLATION,
-        KafkaError.INVALID_REQUIRED_ACKS,
-        KafkaError._INVALID_ARG,
-    }
-)
-
-POLL_S = 0.1  # how long the background thread polls for delivery reports between steps
 PROBE_TIMEOUT_S = 2.0
 _REPLAY_WINDOW = 50_000  # replayed records librdkafka may hold at once
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.25, 2.0
@@ -71,8 +63,21 @@ _ADOPT_EVERY_S = 30.0
 _PENDING, _FAILED, _DELIVERED, _DROPPED = 0, 1, 2, 3
 
 
-def describe(err: KafkaError, topic: str | None) -> str:
-    return f"{err.name()}: {err.str()} (topic {topic})"
+class KafkaClient(Protocol):
+    """What the replay uses of the producer's Kafka client (a ``confluent_kafka.Producer``)."""
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes,
+        *,
+        on_delivery: Callable[[KafkaError | None, Message], None],
+    ) -> None: ...
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any: ...
+
+    def __len__(self) -> int: ...
 
 
 class _InFlight:
@@ -88,17 +93,25 @@ class _InFlight:
 class SpoolReplay:
     """Sends a producer's spool, then slots left by producers that stopped, back to Kafka.
 
-    Driven by the owner's background thread (:meth:`step`, :meth:`advance_acks`), whose
-    state this is. From the owner it reads the switching state that other threads set
-    (direct or spooling, the reserved segment, the probe and hold flags, closed), switches
-    it back to direct through ``EventProducer._stop_spooling``, adds to its ``delivered``
-    and ``replayed`` counters, and reports losses. ``replaying`` counts replayed records
-    librdkafka holds, for the owner's flush and close.
+    Driven by the producer's background thread (:meth:`step`, :meth:`advance_acks`), whose
+    state this is. From ``switch`` it reads what other threads set (direct or spooling, the
+    reserved segment, the probe and hold flags, closed) and switches it back to direct; to
+    ``counters`` it adds delivered and replayed events, and losses. ``kafka`` returns the
+    producer's current client (it is replaced after a fatal error). ``replaying`` counts
+    replayed records librdkafka holds, for the producer's flush and close.
     """
 
-    def __init__(self, owner: EventProducer, spool: Spool) -> None:
-        self._owner = owner
+    def __init__(
+        self,
+        spool: Spool,
+        switch: Switch,
+        counters: Counters,
+        kafka: Callable[[], KafkaClient],
+    ) -> None:
         self._spool = spool
+        self._switch = switch
+        self._counters = counters
+        self._kafka = kafka
         self._adopted: list[Spool] = []
         self.replaying = 0
         self._source: Spool | None = None
@@ -135,23 +148,23 @@ class SpoolReplay:
             entry.state = _DELIVERED
         elif err.code() in REFUSED:
             entry.state = _DROPPED  # dropped from the spool: sending again cannot help
-            self._owner._lose(1, describe(err, msg.topic()))
+            self._counters.lose(1, describe(err, msg.topic()))
         else:
             entry.state = _FAILED
             self._rewind = True
             if self._source is self._spool:
-                owner = self._owner
-                with owner._lock:
-                    owner._start_spooling(f"a replayed event failed: {err.name()}")
+                switch = self._switch
+                with switch.lock:
+                    switch.start_spooling(f"a replayed event failed: {err.name()}")
 
     def _replay(self) -> float:
         """Move the replay on by what can be done now; returns how long to poll next."""
-        owner = self._owner
+        switch = self._switch
         spool = self._spool
-        if owner._closed:
+        if switch.closed:
             return POLL_S
         if self._source is None:
-            if not owner._direct:
+            if not switch.direct:
                 self._source = spool
             elif self._adopted:
                 self._source = self._adopted[0]
@@ -163,24 +176,22 @@ class SpoolReplay:
             if self.replaying:
                 return POLL_S
             self._rewind_to_checkpoint(source)
-        if source is not spool and not owner._direct:
+        if source is not spool and not switch.direct:
             # Our own events are spooling: finish what is in flight, then turn to them.
             if not self._inflight:
                 self._source = None
                 self._skip.clear()
                 return 0.0
             return POLL_S
-        if source is spool and owner._reserved is not None:
+        if source is spool and switch.reserved is not None:
             # Events librdkafka held when spooling began go first: wait until each one is
             # delivered or, failed, written to the reserved segment.
-            if len(owner._producer) > self.replaying:
+            if len(self._kafka()) > self.replaying:
                 return POLL_S
-            with owner._lock:
-                spool.seal(owner._reserved)
-                owner._reserved = None
-        if owner._hold:
+            switch.seal_reserved()
+        if switch.hold:
             return POLL_S
-        if owner._probe_needed:
+        if switch.probe_needed:
             now = time.monotonic()
             if now < self._probe_at:
                 return POLL_S
@@ -188,7 +199,7 @@ class SpoolReplay:
                 self._probe_at = now + self._backoff
                 self._backoff = min(self._backoff * 2, _BACKOFF_MAX_S)
                 return POLL_S
-            owner._probe_needed = False
+            switch.probe_needed = False
             self._backoff = _BACKOFF_MIN_S
         self._produce_replays(source)
         self._finish(source)
@@ -198,9 +209,7 @@ class SpoolReplay:
         head = source.read(self._rpos, max_records=1, max_bytes=0)
         try:
             # The head's topic keeps the request small; all topics when there is no head.
-            self._owner._producer.list_topics(
-                head[0].topic if head else None, timeout=PROBE_TIMEOUT_S
-            )
+            self._kafka().list_topics(head[0].topic if head else None, timeout=PROBE_TIMEOUT_S)
         except KafkaException as exc:
             log.debug("Kafka does not answer yet: %s", exc)
             return False
@@ -208,7 +217,7 @@ class SpoolReplay:
 
     def _produce_replays(self, source: Spool) -> None:
         # The replay's hot loop: names bound locally, counters updated once per batch.
-        produce = self._owner._producer.produce
+        produce = self._kafka().produce
         on_replayed = self._on_replayed
         partial = functools.partial
         skip = self._skip
@@ -234,11 +243,11 @@ class SpoolReplay:
                                 on_delivery=partial(on_replayed, entry),
                             )
                         except KafkaException as exc:
-                            err = exc.args[0] if exc.args else None
-                            if isinstance(err, KafkaError) and err.fatal():
+                            err = error_of(exc)
+                            if is_fatal(err):
                                 return  # the client is replaced, then this record is retried
                             entry.state = _DROPPED
-                            self._owner._lose(1, f"{err or exc} (topic {record.topic})")
+                            self._counters.lose(1, f"{err or exc} (topic {record.topic})")
                         else:
                             produced += 1
                     enqueue(entry)
@@ -251,12 +260,12 @@ class SpoolReplay:
                     self._rpos = last
 
     def _finish(self, source: Spool) -> None:
-        owner = self._owner
+        switch = self._switch
         spool = self._spool
         if source is spool:
-            if not owner._direct and not self._rewind and spool.caught_up(self._rpos):
-                owner._stop_spooling(self._rpos)
-            if owner._direct and not self._inflight:
+            if not switch.direct and not self._rewind and spool.caught_up(self._rpos):
+                switch.stop_spooling(self._rpos)
+            if switch.direct and not self._inflight:
                 self._source = None
         elif not self._inflight and not self._rewind and source.caught_up(self._rpos):
             log.info("Replayed the events left in %s by a producer that stopped", source.path)
@@ -275,8 +284,8 @@ class SpoolReplay:
             count += 1
             delivered += entry.state == _DELIVERED
         if last is not None and self._source is not None:
-            self._owner.delivered += delivered
-            self._owner.replayed += delivered
+            self._counters.delivered += delivered
+            self._counters.replayed += delivered
             self._source.ack(last, count)
 
     def _rewind_to_checkpoint(self, source: Spool) -> None:
@@ -286,7 +295,7 @@ class SpoolReplay:
         self._inflight.clear()
         self._rpos = source.checkpoint
         self._rewind = False
-        self._owner._probe_needed = True
+        self._switch.probe_needed = True
         self._probe_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, _BACKOFF_MAX_S)
 

@@ -1,24 +1,14 @@
 """The producer's disk spool: events wait here, in order, while Kafka cannot take them.
 
-Layout. A spool folder holds one *slot* per producer process, ``slot-N/``. A process owns its
-slot by holding an ``flock`` on ``slot-N/lock`` (the lock file also names the holder's pid),
-so several processes can share one spool folder, and a slot whose lock is free belongs to
-nobody: its process ended. :meth:`Spool.claim` takes the first free slot that holds no data
-(or makes a new one); :meth:`Spool.adopt` locks every free slot that still holds data, so
-that events a dead predecessor left behind are replayed by the next producer to start.
-Slot folders are never removed, so a slot cannot vanish under a process about to lock it.
-
-Segments. Records are appended to segment files ``<seq>.seg`` (12-digit sequence number,
-replayed in that order). A segment starts with the 8-byte magic ``LNSPOOL1``; each record is
-
-    u32 length | u32 CRC-32 of the payload | payload
-    payload = u16 topic length | u32 key length | topic (UTF-8) | key | value
-
-little-endian. Appends are single ``write`` calls, so a record that :meth:`Spool.append`
-returned from survives a crash of the process (it is in the page cache); :meth:`Spool.sync`
-(the producer calls it about once a second) makes it survive a crash of the machine too.
-A segment is closed ("sealed") once it passes ``segment_bytes`` and deleted as soon as every
-record in it has been acknowledged by Kafka (:meth:`Spool.ack`).
+A :class:`Spool` is one slot of a spool folder, locked by this process
+(:mod:`lineage_collector.delivery.spool_slots`): :meth:`Spool.claim` takes a slot for a
+producer, :meth:`Spool.adopt` the slots that producers which ended left events in. Records go
+to segment files (:mod:`lineage_collector.delivery.spool_format`). Appends are single
+``write`` calls, so a record that :meth:`Spool.append` returned from survives a crash of the
+process (it is in the page cache); :meth:`Spool.sync` (the producer calls it about once a
+second) makes it survive a crash of the machine too. A segment is closed ("sealed") once it
+passes ``segment_bytes`` and deleted as soon as every record in it has been acknowledged by
+Kafka (:meth:`Spool.ack`).
 
 Reserved segments. :meth:`Spool.reserve_segment` seals the current tail and sets aside the
 next sequence number: records appended into it replay before everything appended to the spool
@@ -27,11 +17,9 @@ events librdkafka already held when spooling began and that fail later.
 
 Crash safety. ``checkpoint`` holds the position up to which Kafka acknowledged everything; it
 is written atomically (temporary file and rename) about once a second. On opening a slot,
-every segment is read through: records are checked against their length and CRC, and the
-first torn or corrupt record and everything after it in that segment is cut off (after a
-crash only the tail of the last segment can be torn). Events acknowledged after the last
-checkpoint are sent again after a crash: a duplicate, which consumers drop by ``event_id``;
-without a crash the spool hands out no record twice.
+every segment is read through and cut after its last intact record. Events acknowledged after
+the last checkpoint are sent again after a crash: a duplicate, which consumers drop by
+``event_id``; without a crash the spool hands out no record twice.
 
 Size. ``max_bytes`` bounds one slot's segments: past it, :meth:`Spool.append` raises
 :class:`~lineage_collector.errors.SpoolFullError`, except with ``force=True``, which the producer
@@ -44,45 +32,33 @@ one consumer thread.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import itertools
 import os
-import struct
 import threading
-import zlib
 from pathlib import Path
-from typing import NamedTuple
 
+from lineage_collector.delivery.spool_format import (
+    DATA_START,
+    Position,
+    SpooledRecord,
+    broken,
+    create_segment,
+    encode_record,
+    parse_records,
+    read_checkpoint,
+    read_chunk,
+    scan_segment,
+    segment_name,
+    segment_numbers,
+    sync_closed,
+    write_checkpoint,
+)
+from lineage_collector.delivery.spool_slots import abandoned_slots, claim_slot
 from lineage_collector.errors import SpoolFullError
 from lineage_collector.log_hygiene import sdk_logger
 
 log = sdk_logger(__name__)
 
-MAGIC = b"LNSPOOL1"
-DATA_START = len(MAGIC)
 SEGMENT_BYTES = 16 << 20
-_HEAD = struct.Struct("<II")  # payload length, CRC-32 of the payload
-_FIELDS = struct.Struct("<HI")  # topic length, key length
-# Kafka's own limits are far below this; a larger length field is a torn or corrupt header.
-_MAX_PAYLOAD = 1 << 30
-_SLOT_PREFIX = "slot-"
-_SUFFIX = ".seg"
-
-
-class Position(NamedTuple):
-    """A place in a spool: segment sequence number and byte offset in that segment."""
-
-    segment: int
-    offset: int
-
-
-class SpooledRecord(NamedTuple):
-    """One record read back from a spool; ``end`` is the position just after it."""
-
-    topic: str
-    key: bytes
-    value: bytes
-    end: Position
 
 
 class _Segment:
@@ -94,98 +70,6 @@ class _Segment:
         self.size = size  # bytes written completely; readers never look past it
         self.fd = fd
         self.sealed = fd is None
-
-
-def encode_record(topic: str, key: bytes, value: bytes) -> bytes:
-    """The on-disk form of one record."""
-    raw_topic = topic.encode()
-    payload = b"".join((_FIELDS.pack(len(raw_topic), len(key)), raw_topic, key, value))
-    return _HEAD.pack(len(payload), zlib.crc32(payload)) + payload
-
-
-def _parse(data: bytes, seq: int, base: int, out: list[SpooledRecord], limit: int) -> int:
-    """Append the intact records of ``data`` (read from ``base`` of segment ``seq``) to
-    ``out``, up to ``limit`` in all; returns the bytes consumed.
-
-    The replay's hot loop, hence written out: no payload copies, topics decoded once.
-    """
-    view = memoryview(data)
-    head, fields, crc32 = _HEAD.unpack_from, _FIELDS.unpack_from, zlib.crc32
-    new = tuple.__new__  # what the NamedTuples' constructors call, without their overhead
-    topics: dict[bytes, str] = {}
-    at, size = 0, len(data)
-    while len(out) < limit and at + _HEAD.size <= size:
-        length, crc = head(data, at)
-        start = at + _HEAD.size
-        end = start + length
-        if length < _FIELDS.size or end > size or crc32(view[start:end]) != crc:
-            break
-        topic_len, key_len = fields(data, start)
-        key_at = start + _FIELDS.size + topic_len
-        value_at = key_at + key_len
-        if value_at > end:
-            break
-        raw_topic = data[start + _FIELDS.size : key_at]
-        topic = topics.get(raw_topic)
-        if topic is None:
-            topic = topics[raw_topic] = raw_topic.decode(errors="replace")
-        end_at = new(Position, (seq, base + end))
-        out.append(new(SpooledRecord, (topic, data[key_at:value_at], data[value_at:end], end_at)))
-        at = end
-    return at
-
-
-def _decode(buf: bytes, at: int) -> tuple[str, bytes, bytes, int] | None:
-    """The record starting at ``buf[at]`` and its length, or None if torn or corrupt."""
-    if at + _HEAD.size > len(buf):
-        return None
-    length, crc = _HEAD.unpack_from(buf, at)
-    start = at + _HEAD.size
-    end = start + length
-    if length < _FIELDS.size or length > _MAX_PAYLOAD or end > len(buf):
-        return None
-    payload = buf[start:end]
-    if zlib.crc32(payload) != crc:
-        return None
-    topic_len, key_len = _FIELDS.unpack_from(payload)
-    key_at = _FIELDS.size + topic_len
-    if key_at + key_len > length:
-        return None
-    topic = payload[_FIELDS.size : key_at].decode(errors="replace")
-    return topic, payload[key_at : key_at + key_len], payload[key_at + key_len :], end - at
-
-
-def _seg_name(seq: int) -> str:
-    return f"{seq:012d}{_SUFFIX}"
-
-
-def _lock_slot(slot: Path) -> int | None:
-    """The open, exclusively flocked lock file of ``slot``, or None if another holds it."""
-    slot.mkdir(parents=True, exist_ok=True)
-    fd = os.open(slot / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    # The pid is for people looking at the folder; the flock is what counts.
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
-
-
-def _slot_numbers(root: Path) -> list[int]:
-    numbers = []
-    with contextlib.suppress(FileNotFoundError):
-        for entry in root.iterdir():
-            suffix = entry.name.removeprefix(_SLOT_PREFIX)
-            if entry.name.startswith(_SLOT_PREFIX) and suffix.isdigit() and entry.is_dir():
-                numbers.append(int(suffix))
-    return sorted(numbers)
-
-
-def _has_segments(slot: Path) -> bool:
-    return any(slot.glob("*" + _SUFFIX))
 
 
 class Spool:
@@ -218,19 +102,8 @@ class Spool:
 
         Free slots that still hold events are left for :meth:`adopt`.
         """
-        root.mkdir(parents=True, exist_ok=True)
-        numbers = _slot_numbers(root)
-        fresh = itertools.count((numbers[-1] + 1) if numbers else 0)
-        for number in itertools.chain(numbers, fresh):
-            slot = root / f"{_SLOT_PREFIX}{number}"
-            fd = _lock_slot(slot)
-            if fd is None:
-                continue
-            if number in numbers and _has_segments(slot):
-                os.close(fd)
-                continue
-            return cls._open(slot, fd, max_bytes, segment_bytes)
-        raise AssertionError("unreachable")  # pragma: no cover - the count never ends
+        slot, fd = claim_slot(root)
+        return cls._open(slot, fd, max_bytes, segment_bytes)
 
     @classmethod
     def adopt(cls, root: Path, segment_bytes: int = SEGMENT_BYTES) -> list[Spool]:
@@ -239,13 +112,7 @@ class Spool:
         The slots stay locked until :meth:`close`; nothing may be appended to them.
         """
         found = []
-        for number in _slot_numbers(root):
-            slot = root / f"{_SLOT_PREFIX}{number}"
-            if not _has_segments(slot):
-                continue
-            fd = _lock_slot(slot)
-            if fd is None:
-                continue
+        for slot, fd in abandoned_slots(root):
             try:
                 spool = cls._open(slot, fd, 0, segment_bytes)
             except OSError as exc:
@@ -267,21 +134,17 @@ class Spool:
 
     def _recover(self) -> None:
         """Load the checkpoint, drop acknowledged segments, cut torn tails, count records."""
-        checkpoint = self._read_checkpoint()
-        seqs = []
-        for path in self.path.glob("*" + _SUFFIX):
-            stem = path.name.removesuffix(_SUFFIX)
-            if stem.isdigit():
-                seqs.append(int(stem))
-        seqs.sort()
+        checkpoint = read_checkpoint(self.path)
+        seqs = segment_numbers(self.path)
         # New segments must sort after the checkpoint, or they would count as acknowledged.
         last_seq = max([checkpoint.segment, *seqs])
         for seq in seqs:
-            path = self.path / _seg_name(seq)
+            path = self.path / segment_name(seq)
             if seq < checkpoint.segment:
                 path.unlink(missing_ok=True)  # acknowledged; its deletion was interrupted
                 continue
-            size, records = self._scan(path, checkpoint if seq == checkpoint.segment else None)
+            count_from = checkpoint.offset if seq == checkpoint.segment else 0
+            size, records = scan_segment(path, count_from)
             if size < DATA_START:
                 path.unlink(missing_ok=True)  # torn while being created
                 continue
@@ -296,40 +159,6 @@ class Spool:
             checkpoint = Position(first.seq, min(max(checkpoint.offset, DATA_START), first.size))
         self._checkpoint = checkpoint
         self._drop_acknowledged()
-
-    def _read_checkpoint(self) -> Position:
-        try:
-            seq, offset = (self.path / "checkpoint").read_text().split()
-            return Position(int(seq), int(offset))
-        except (OSError, ValueError):
-            return Position(1, DATA_START)
-
-    def _scan(self, path: Path, checkpoint: Position | None) -> tuple[int, int]:
-        """Validate ``path``; truncate it after its last intact record. Returns (size, records
-        after the checkpoint)."""
-        data = path.read_bytes()
-        if data[:DATA_START] != MAGIC:
-            if len(data) >= DATA_START:
-                log.error("%s is not a spool segment (bad header); it is ignored", path)
-            return 0, 0
-        at, records = DATA_START, 0
-        count_from = checkpoint.offset if checkpoint is not None else 0
-        while at < len(data):
-            decoded = _decode(data, at)
-            if decoded is None:
-                break
-            if at >= count_from:
-                records += 1
-            at += decoded[3]
-        if at < len(data):
-            log.warning(
-                "spool segment %s ends in %d bytes of a torn or corrupt record (left by a crash); "
-                "they are cut off",
-                path,
-                len(data) - at,
-            )
-            os.truncate(path, at)
-        return at, records
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -380,15 +209,8 @@ class Spool:
 
     def _new_segment(self) -> _Segment:
         seq = self._next_seq
-        path = self.path / _seg_name(seq)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-        fd = os.open(path, flags, 0o644)
-        try:
-            os.write(fd, MAGIC)
-        except OSError:
-            os.close(fd)
-            path.unlink(missing_ok=True)
-            raise
+        path = self.path / segment_name(seq)
+        fd = create_segment(path)
         self._next_seq += 1
         segment = _Segment(seq, path, DATA_START, fd)
         self._segments.append(segment)
@@ -433,19 +255,7 @@ class Spool:
         for fd in fds:
             with contextlib.suppress(OSError):
                 os.fsync(fd)
-        for path in paths:
-            with contextlib.suppress(OSError):
-                sealed_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    os.fsync(sealed_fd)
-                finally:
-                    os.close(sealed_fd)
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        sync_closed(paths, self.path)
 
     # -- reading and acknowledging ---------------------------------------------------------
 
@@ -484,13 +294,13 @@ class Spool:
             at = max(start.offset, DATA_START) if seq == start.segment else DATA_START
             if at < size:
                 try:
-                    data = _read_chunk(path, at, size, budget, whole_first=not out)
+                    data = read_chunk(path, at, size, budget, whole_first=not out)
                 except FileNotFoundError:
                     continue
-                offset = _parse(data, seq, at, out, max_records)
+                offset = parse_records(data, seq, at, out, max_records)
                 budget -= offset
                 if at + offset < size:
-                    if len(out) < max_records and _broken(data, offset, size - at):
+                    if len(out) < max_records and broken(data, offset, size - at):
                         self._corrupt(seq, at + offset)
                     return out
             if not sealed or len(out) >= max_records or budget <= 0:
@@ -562,10 +372,7 @@ class Spool:
             checkpoint = self._checkpoint
         if checkpoint == self._checkpoint_saved:
             return
-        path = self.path / "checkpoint"
-        tmp = self.path / ".checkpoint.tmp"
-        tmp.write_text(f"{checkpoint.segment} {checkpoint.offset}\n")
-        tmp.replace(path)
+        write_checkpoint(self.path, checkpoint)
         self._checkpoint_saved = checkpoint
 
     def close(self) -> None:
@@ -588,26 +395,3 @@ class Spool:
 
     def __repr__(self) -> str:
         return f"Spool({str(self.path)!r}, pending={self.pending}, bytes={self.bytes})"
-
-
-def _read_chunk(path: Path, at: int, size: int, budget: int, *, whole_first: bool) -> bytes:
-    """Up to ``budget`` bytes of ``path`` from ``at``; with ``whole_first``, at least the
-    whole first record however large it is."""
-    with open(path, "rb", buffering=0) as segment:
-        segment.seek(at)
-        data = segment.read(min(size - at, max(budget, _HEAD.size)))
-        if whole_first and len(data) >= _HEAD.size:
-            need = _HEAD.size + int(_HEAD.unpack_from(data)[0])
-            if len(data) < need <= size - at:
-                data += segment.read(need - len(data))
-    return data
-
-
-def _broken(data: bytes, offset: int, available: int) -> bool:
-    """Whether parsing ``data`` stopped at ``offset`` on a bad record rather than at the end
-    of what was read; ``available`` is how many committed bytes ``data`` could have held."""
-    if len(data) - offset < _HEAD.size:
-        return offset + _HEAD.size > available  # the segment ends inside a header
-    need = _HEAD.size + int(_HEAD.unpack_from(data, offset)[0])
-    # Whole record in hand yet undecodable, or one that claims to run past the committed end.
-    return offset + need <= len(data) or offset + need > available

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from lineage_collector.delivery.producer import EventProducer
+from lineage_collector.delivery import EventProducer
 from lineage_collector.errors import SpoolFullError
 from lineage_processors.local.kafka import LocalKafka
 from tests.conftest import broker_up
