@@ -19,7 +19,7 @@ from fastavro.validation import ValidationError, validate
 
 from lineage_collector.catalog import EventSchema, SchemaCatalog, load_catalog
 from lineage_collector.config import Settings
-from lineage_collector.delivery.producer import EventProducer
+from lineage_collector.delivery import EventProducer
 from lineage_collector.errors import InvalidEventError, SchemaError
 from lineage_collector.events import (
     DatasetRef,
@@ -34,6 +34,7 @@ from lineage_collector.events import (
     TrainingRun,
     TransformationRun,
 )
+from lineage_collector.inference_log import InferenceLogger
 from lineage_collector.registry import SchemaRegistryClient
 from lineage_collector.security import redact_in_logs
 from lineage_collector.steps import StepSpec
@@ -312,10 +313,8 @@ class LineageClient:
             details=details,
         )
 
-    def inference_logger(self, *, batch_size: int = 2000, linger: float = 0.05) -> Any:
+    def inference_logger(self, *, batch_size: int = 2000, linger: float = 0.05) -> InferenceLogger:
         """A fast, non-blocking logger of predictions (see :class:`InferenceLogger`)."""
-        from lineage_collector.inference_log import InferenceLogger
-
         return InferenceLogger(self, batch_size=batch_size, linger=linger)
 
     def flush(self, timeout: float = 30.0) -> int:

@@ -15,16 +15,13 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from lineage_collector import ids
+from lineage_collector.emitter import BatchSender
 from lineage_collector.errors import InvalidEventError, LineageError, NodeIdError
 from lineage_collector.events import InputRef
 from lineage_collector.inference_codec import Item, encode_batch_body
 from lineage_collector.log_hygiene import sdk_logger
-
-if TYPE_CHECKING:
-    from lineage_collector.client import LineageClient
 
 log = sdk_logger(__name__)
 BATCH_SCHEMA = "lineage.events.InferenceBatch"
@@ -42,7 +39,7 @@ class InferenceLogger:
     >>> logger.close()   # or use it as a context manager
     """
 
-    def __init__(self, client: LineageClient, *, batch_size: int = 2000, linger: float = 0.05):
+    def __init__(self, client: BatchSender, *, batch_size: int = 2000, linger: float = 0.05):
         self.client = client
         self.batch_size = batch_size
         self.linger = linger

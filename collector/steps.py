@@ -13,14 +13,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from lineage_collector.emitter import Emitter
 from lineage_collector.errors import LineageError
 from lineage_collector.events import DatasetRef, TransformationRun
 from lineage_collector.log_hygiene import sdk_logger
-
-if TYPE_CHECKING:
-    from lineage_collector.client import LineageClient
 
 log = sdk_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,7 +64,7 @@ class StepSpec:
 
     def __init__(
         self,
-        client: LineageClient,
+        client: Emitter,
         job: str,
         *,
         kind: str,
@@ -120,7 +118,7 @@ class StepSpec:
             with self:
                 return fn(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return cast(F, wrapper)
 
     def _emit(self, run: StepRun, status: str, error: str | None = None) -> None:
         try:
