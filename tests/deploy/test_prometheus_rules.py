@@ -58,13 +58,13 @@ def test_every_alert_is_tested_firing_and_then_resolved() -> None:
 
 
 def test_every_alert_links_to_a_runbook_section() -> None:
-    runbook = (DEPLOY / "RUNBOOK.md").read_text()
+    runbook = (DEPLOY.parent / "docs" / "runbook.md").read_text()
     anchors = {slug(line.lstrip("#")) for line in runbook.splitlines() if line.startswith("## ")}
     for alert in alerts():
         url = alert["annotations"]["runbook_url"]  # type: ignore[index]
         path, _, anchor = url.partition("#")
-        assert path == "deploy/RUNBOOK.md", url
-        assert anchor in anchors, f"{alert['alert']}: no section #{anchor} in RUNBOOK.md"
+        assert path == "docs/runbook.md", url
+        assert anchor in anchors, f"{alert['alert']}: no section #{anchor} in runbook.md"
         assert alert["labels"]["severity"] in {"warning", "critical"}  # type: ignore[index]
 
 
