@@ -2,29 +2,29 @@
 
 The faust app owns the process (start-up, signals, web server, producer, timers). Three
 :class:`~lineage_processors.worker.consumer.BatchConsumer` s read the lineage, inference and
-OpenLineage topics in large batches and hand them to a
-:class:`~lineage_processors.ingest.processor.GraphProcessor` each; all their store calls go through
-one thread, in the order batches were read. Every second the derived state (attribution, model
-closures, tag impacts) catches up with the lineage stored, on a thread and a store session of its
-own, beside the inserts. The web server answers read-only SQL at ``/sql`` and takes OpenLineage
-events at ``POST /api/v1/lineage``, forwarding them to the OpenLineage topic; it also serves
-Prometheus metrics and the liveness and readiness probes
-(:mod:`lineage_processors.ops.observability`).
+OpenLineage topics in large batches and hand them to an
+:class:`~lineage_processors.ingest.processor.IngestProcessor` each; all their store calls go
+through one thread, in the order batches were read. Every second the derived state catches up
+with the lineage stored (:mod:`lineage_processors.worker.deriving`), beside the inserts. The web
+server answers read-only SQL at ``/sql`` and takes OpenLineage events at ``POST /api/v1/lineage``
+(:mod:`lineage_processors.worker.http_api`); it also serves Prometheus metrics and the liveness
+and readiness probes (:mod:`lineage_processors.ops.observability`).
 
-Built by :func:`build_app` from explicit settings and an open store; nothing here is a module
-global, so tests and the CLI can build as many apps as they need.
+This module only wires those parts together. :func:`build_worker` makes them from explicit
+settings and an open store, and holds them in a :class:`WorkerParts`; nothing here is a module
+global, so tests and the CLI can build as many workers as they need.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import os
 import signal
 import socket
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +33,13 @@ from faust.app.base import BootStrategy
 
 from lineage_collector.catalog import load_catalog
 from lineage_collector.registry import SchemaRegistryClient
-from lineage_processors.derive.attribution import SWEEP_SECONDS, Attribution
-from lineage_processors.derive.closures import extend_closures
-from lineage_processors.derive.state import DERIVE_SECONDS, Derivation
-from lineage_processors.derive.tag_impacts import propagate_tags
 from lineage_processors.errors import ProcessorError
 from lineage_processors.ingest.fast.inference import InferenceAvro
+from lineage_processors.ingest.fast.paths import FastGraphPath, FastInferencePath
 from lineage_processors.ingest.fast.staged import GraphStage
-from lineage_processors.ingest.fast_processor import StagedGraphProcessor
-from lineage_processors.ingest.inference_processor import InferenceProcessor
-from lineage_processors.ingest.processor import (
-    GraphProcessor,
-    Rejected,
+from lineage_processors.ingest.processor import DeadLetterWriter, IngestProcessor, StoredHook
+from lineage_processors.ingest.reference.path import (
+    ReferenceMapping,
     avro_mapper,
     openlineage_mapper,
 )
@@ -57,18 +52,14 @@ from lineage_processors.store.reads import ReadLimits, ReadPool, session_opener
 from lineage_processors.store.sink import ClickHouseSink
 from lineage_processors.worker.auth import Tokens, check_exposure
 from lineage_processors.worker.background import Background
-from lineage_processors.worker.consumer import BatchConsumer
+from lineage_processors.worker.consumer import BatchConsumer, Consumers
+from lineage_processors.worker.dead_letters import DeadLetterTopic
+from lineage_processors.worker.deriving import Deriving
 from lineage_processors.worker.http_api import guard
 from lineage_processors.worker.http_api import install as install_http
 from lineage_processors.worker.kafka_security import aiokafka_options, faust_credentials
 from lineage_processors.worker.log import logging_config
-from lineage_processors.worker.stopping import (
-    BATCH_GRACE_SECONDS,
-    Deadline,
-    exit_code,
-    exit_now,
-    wait_for_threads,
-)
+from lineage_processors.worker.stopping import Deadline, exit_code, exit_now, wait_for_threads
 from lineage_processors.worker.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -79,60 +70,27 @@ INFERENCE_BATCH = 2000
 # batch holds about as many rows, and as much memory, whatever it carries.
 GRAPH_ROWS = 10
 
-
 # Exit status of a worker whose ingest stopped on an error it cannot retry (the DLQ refused).
 EXIT_INGEST_FAILED = 70
 
 
-class DeadLetterError(ProcessorError):
-    """The dead-letter topic did not take a record."""
+@dataclass
+class WorkerParts:
+    """A worker: its faust app and the parts it runs, made by :func:`build_worker`."""
 
+    app: faust.App
+    metrics: WorkerMetrics
+    store_thread: ThreadPoolExecutor  # every store call of ingest, in the order read
+    deriving: Deriving  # derived state, on a thread of its own
+    deadline: Deadline  # from the stop's first step on, the time the process has left
+    consumers: Consumers
+    processors: dict[str, IngestProcessor]  # by topic
 
-class Ingest:
-    """The worker's consumers, one per topic, run side by side until the worker stops."""
-
-    def __init__(
-        self, consumers: list[BatchConsumer[Any]], grace: float = BATCH_GRACE_SECONDS
-    ) -> None:
-        self.consumers = consumers
-        self.grace = grace
-
-    async def run(self) -> None:
-        tasks = [asyncio.ensure_future(c.run()) for c in self.consumers]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()  # a consumer that failed (the DLQ refused) stops the worker
-        finally:
-            for c in self.consumers:
-                c.stop()
-            # The batches in hand get the grace to be stored and committed. One that is not
-            # by then (a store that refuses writes, a long insert) is cancelled, retries and
-            # all: its offsets stay uncommitted, and it is read again at the next start.
-            _, late = await asyncio.wait(tasks, timeout=self.grace)
-            for task, c in zip(tasks, self.consumers, strict=True):
-                if task in late:
-                    task.cancel()
-                    log.warning(
-                        "%s: the batch in hand was not stored within %gs of the stop; left "
-                        "uncommitted, it is read again at the next start",
-                        c.topic,
-                        self.grace,
-                    )
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def dlq_headers(bad: Rejected) -> list[tuple[str, bytes]]:
-    """Headers that let someone find and replay a dead letter: where it came from and why."""
-    error = str(bad.error)[:1000]
-    return [
-        ("lineage.original.topic", bad.record.topic.encode()),
-        ("lineage.original.partition", str(bad.record.partition).encode()),
-        ("lineage.original.offset", str(bad.record.offset).encode()),
-        ("lineage.stage", bad.stage.encode()),
-        ("lineage.exception.class", type(bad.error).__name__.encode()),
-        ("lineage.exception.message", error.encode("utf-8", "replace")),
-    ]
+    def release_threads(self) -> None:
+        """Idle threads leave now; a derive run or an insert still going gets what is left
+        of the stop's time."""
+        self.deriving.executor.shutdown(wait=False)
+        self.store_thread.shutdown(wait=False)
 
 
 class _WithoutFaustConsumer(BootStrategy):
@@ -141,20 +99,13 @@ class _WithoutFaustConsumer(BootStrategy):
     enable_kafka_consumer = False
 
 
-def build_app(
-    settings: WorkerSettings, store: Store, derived: Store, reads: ReadPool, bootstrap: str
-) -> faust.App:
-    """A faust app wired to ``store``, which it writes, to ``derived``, another session of
-    the same store that keeps derived state, and to ``reads``, the sessions people's reads
-    run on; run it with :func:`run_worker`."""
+def faust_app(settings: WorkerSettings, bootstrap: str, metrics: WorkerMetrics) -> faust.App:
+    """The faust app: process, web server (behind the token check) and producer."""
     datadir = (settings.worker_state_dir / "faust").resolve()
     datadir.mkdir(parents=True, exist_ok=True)
-    brokers = ";".join(f"kafka://{b.strip()}" for b in bootstrap.split(","))
-    security = settings.kafka_security()
-    metrics = WorkerMetrics.fresh()
     app = faust.App(
         settings.consumer_group,
-        broker=brokers,
+        broker=";".join(f"kafka://{b.strip()}" for b in bootstrap.split(",")),
         # Offsets are the only state; faust's tables and leader topic are not used.
         store="memory://",
         topic_disable_leader=True,
@@ -167,125 +118,85 @@ def build_app(
         # Commit acknowledged offsets often: replays after a crash stay short.
         broker_commit_interval=1.0,
         broker_commit_every=settings.batch_size,
-        broker_credentials=faust_credentials(security),
+        broker_credentials=faust_credentials(settings.kafka_security()),
         # Every request passes the token check first (lineage_processors.worker.auth).
         web_application_options={"middlewares": [guard(Tokens.from_settings(settings), metrics)]},
     )
     app.boot_strategy = _WithoutFaustConsumer(app)
-    # One thread owns all store calls: chDB is in-process and blocking, and a single
-    # writer keeps inserts in the order batches were read.
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-    app.store_executor = executor  # type: ignore[attr-defined]
-    # From the first step of a stop on, the process has STOP_SECONDS left
-    # (lineage_processors.worker.stopping).
-    deadline = Deadline()
-    app.stop_deadline = deadline  # type: ignore[attr-defined]
+    return app
 
-    def stop_begins(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        deadline.start()
 
-    app.on_before_shutdown.connect(stop_begins)
-
-    async def dead_letter(bad: Rejected) -> None:
-        try:
-            await app.producer.send_and_wait(
-                settings.topic_dlq, bad.record.key, bad.record.value, None, None, dlq_headers(bad)
-            )
-        except Exception as exc:
-            r = bad.record
-            raise DeadLetterError(
-                f"the dead-letter topic {settings.topic_dlq} refused {r.topic}:{r.partition}@"
-                f"{r.offset} ({type(exc).__name__}: {exc}); nothing from that batch on is "
-                "committed. Fix the topic (size limit, ACLs, existence) and restart the worker"
-            ) from exc
-
-    sink = ClickHouseSink(store)
-    registry = (
-        SchemaRegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
-    )
+def ingest_processors(
+    settings: WorkerSettings,
+    sink: ClickHouseSink,
+    store_thread: Executor,
+    dead_letters: DeadLetterWriter,
+    on_stored: StoredHook,
+    metrics: WorkerMetrics,
+) -> dict[str, IngestProcessor]:
+    """One processor per topic: each with the fast path ClickHouse offers for its records,
+    if any, and the reference path for the rest."""
     catalog = load_catalog()
+    url = settings.schema_registry_url
+    ours = avro_mapper(catalog, SchemaRegistryClient(url) if url else None)
     limit = settings.max_event_bytes
-    # State derived from lineage (attribution, closures, tag impacts) catches up with the
-    # stored rows every DERIVE_SECONDS, on a thread and a store session of its own: beside
-    # the inserts, never holding a batch back. Predictions need none: ClickHouse attributes
-    # them as they are inserted, so the inference path runs no step.
-    deriving = ThreadPoolExecutor(max_workers=1, thread_name_prefix="derive")
-    app.deriving = deriving  # type: ignore[attr-defined]
-    attribution = Attribution(derived)
-    derivation = Derivation(
-        derived,
-        [
-            attribution.after_write,
-            functools.partial(extend_closures, derived),
-            functools.partial(propagate_tags, derived),
-        ],
-        topics=[settings.topic_events, settings.topic_openlineage],
-        max_records=settings.derive_max_records,
-    )
-    # Batches of our current graph events are mapped by ClickHouse; the rest as below.
-    processor = StagedGraphProcessor(
-        GraphStage(catalog, limit),
-        avro_mapper(catalog, registry),
-        sink,
-        executor,
-        dead_letter,
-        max_bytes=limit,
-        on_stored=derivation.stored,
-        metrics=metrics,
-    )
-    # Predictions in the current schema are decoded by ClickHouse; the rest as above.
-    inference_processor = InferenceProcessor(
-        InferenceAvro(catalog.by_name("lineage.events.InferenceBatch"), limit),
-        avro_mapper(catalog, registry),
-        sink,
-        executor,
-        dead_letter,
-        max_bytes=limit,
-        metrics=metrics,
-    )
-    ol_processor = GraphProcessor(
-        openlineage_mapper,
-        sink,
-        executor,
-        dead_letter,
-        max_bytes=settings.ingest_max_bytes,
-        on_stored=derivation.stored,
-        metrics=metrics,
-    )
 
-    # Every timer and loop but ingest: a failure is counted and logged, never the end.
-    background = Background(app, metrics)
+    def processor(reference: ReferenceMapping, **options: Any) -> IngestProcessor:
+        return IngestProcessor(
+            reference, sink, store_thread, dead_letters, metrics=metrics, **options
+        )
 
-    @background.loop("derive", DERIVE_SECONDS)
-    async def derive() -> float:
-        # Runs start DERIVE_SECONDS apart, or at once after a run that took longer: a timer
-        # would pause that long after every run, and in a backlog derived state would trail
-        # the rows by a run and a pause rather than by a run.
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        await loop.run_in_executor(deriving, derivation.run)
-        return 0.0 if derivation.behind else max(0.0, DERIVE_SECONDS - (loop.time() - started))
+    return {
+        # Batches of our current graph events are mapped by ClickHouse.
+        settings.topic_events: processor(
+            ReferenceMapping(ours, limit),
+            fast=FastGraphPath(GraphStage(catalog, limit)),
+            on_stored=on_stored,
+        ),
+        # Predictions in the current schema are decoded by ClickHouse.
+        settings.topic_inferences: processor(
+            ReferenceMapping(ours, limit),
+            fast=FastInferencePath(
+                InferenceAvro(catalog.by_name("lineage.events.InferenceBatch"), limit)
+            ),
+        ),
+        settings.topic_openlineage: processor(
+            ReferenceMapping(openlineage_mapper, settings.ingest_max_bytes),
+            on_stored=on_stored,
+        ),
+    }
 
-    @background.timer("attribution_sweep", SWEEP_SECONDS)
-    async def sweep_attributions() -> None:
-        # Settles what a rate-limited dictionary reload left pending, and predictions that
-        # raced a reload.
-        await asyncio.get_running_loop().run_in_executor(deriving, attribution.sweep)
 
-    # batch_size counts events; a graph event makes about GRAPH_ROWS rows, an inference
-    # record carries up to INFERENCE_BATCH predictions of one row each.
-    graph_records = max(1, settings.batch_size // GRAPH_ROWS)
-    inference_records = max(1, settings.batch_size // INFERENCE_BATCH)
-    stored_batches = 0
+def kill_after_store(batches: int) -> Callable[[], None]:
+    """Fault injection (LINEAGE_FAULT_KILL_AFTER_STORE): SIGKILL the worker between the
+    store and the commit of its ``batches``-th batch (0: never)."""
+    stored = 0
 
-    def kill_after_store() -> None:
-        nonlocal stored_batches
-        stored_batches += 1
-        if stored_batches == settings.fault_kill_after_store:
+    def after_store() -> None:
+        nonlocal stored
+        stored += 1
+        if stored == batches:
             log.warning("LINEAGE_FAULT_KILL_AFTER_STORE: killing the worker before its commit")
             os.kill(os.getpid(), signal.SIGKILL)
 
-    app.ingest = Ingest(  # type: ignore[attr-defined]
+    return after_store
+
+
+def consumers(
+    settings: WorkerSettings, bootstrap: str, processors: dict[str, IngestProcessor]
+) -> Consumers:
+    """A batch consumer per topic, each handing its batches to the topic's processor."""
+    # batch_size counts events; a graph event makes about GRAPH_ROWS rows, an inference
+    # record carries up to INFERENCE_BATCH predictions of one row each.
+    graph_records = max(1, settings.batch_size // GRAPH_ROWS)
+    records = {
+        settings.topic_events: ("graph", graph_records),
+        settings.topic_inferences: ("inferences", max(1, settings.batch_size // INFERENCE_BATCH)),
+        settings.topic_openlineage: ("openlineage", graph_records),
+    }
+    after_store = kill_after_store(settings.fault_kill_after_store)
+    options = aiokafka_options(settings.kafka_security())
+    return Consumers(
         [
             BatchConsumer(
                 topic=topic,
@@ -293,26 +204,24 @@ def build_app(
                 group=settings.consumer_group,
                 handler=proc,
                 on_assigned=proc.forget,
-                max_records=records,
+                max_records=records[topic][1],
                 max_wait=settings.batch_seconds,
-                client_id=f"lineage-worker-{name}",
-                on_stored=kill_after_store,
-                client_options=aiokafka_options(security),
+                client_id=f"lineage-worker-{records[topic][0]}",
+                on_stored=after_store,
+                client_options=options,
                 on_committed=proc.committed,
             )
-            for name, topic, proc, records in (
-                ("graph", settings.topic_events, processor, graph_records),
-                # Each record there carries up to INFERENCE_BATCH predictions.
-                ("inferences", settings.topic_inferences, inference_processor, inference_records),
-                ("openlineage", settings.topic_openlineage, ol_processor, graph_records),
-            )
+            for topic, proc in processors.items()
         ]
     )
 
-    @app.task  # type: ignore[untyped-decorator]
+
+def ingest_task(running: Consumers) -> Callable[[], Awaitable[None]]:
+    """The app's ingest task: runs the consumers, and ends the process if they fail."""
+
     async def ingest() -> None:
         try:
-            await app.ingest.run()  # type: ignore[attr-defined]
+            await running.run()
         except Exception as exc:
             # Nothing past the failed batch was committed: exit, and let whoever restarts the
             # worker (`lineage up`, systemd, Kubernetes) read it again.
@@ -320,19 +229,46 @@ def build_app(
             logging.shutdown()
             os._exit(EXIT_INGEST_FAILED)
 
+    return ingest
+
+
+def build_worker(
+    settings: WorkerSettings, store: Store, derived: Store, reads: ReadPool, bootstrap: str
+) -> WorkerParts:
+    """A worker wired to ``store``, which it writes, to ``derived``, another session of the
+    same store that keeps derived state, and to ``reads``, the sessions people's reads run
+    on; run its app with :func:`run_worker`."""
+    metrics = WorkerMetrics.fresh()
+    app = faust_app(settings, bootstrap, metrics)
+    deadline = Deadline()
+
+    def stop_begins(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        deadline.start()
+
+    app.on_before_shutdown.connect(stop_begins)
+    # One thread owns all store calls: chDB is in-process and blocking, and a single
+    # writer keeps inserts in the order batches were read.
+    store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+    deriving = Deriving(derived, settings)
+    processors = ingest_processors(
+        settings,
+        ClickHouseSink(store),
+        store_thread,
+        DeadLetterTopic(app, settings.topic_dlq),
+        deriving.derivation.stored,
+        metrics,
+    )
+    running = consumers(settings, bootstrap, processors)
+    app.task(ingest_task(running))
+    # Every timer and loop but ingest: a failure is counted and logged, never the end.
+    background = Background(app, metrics)
+    deriving.install(background)
     # /sql and POST /api/v1/lineage; reads on sessions and threads of their own.
     install_http(app, settings, reads, metrics)
     # /metrics, /healthz, /readyz, and the lag and coverage timers behind them.
-    writes = {
-        settings.topic_events: processor.write_failures,
-        settings.topic_inferences: inference_processor.write_failures,
-        settings.topic_openlineage: ol_processor.write_failures,
-    }
-    install_observability(app, settings, store, executor, bootstrap, metrics, writes)
-    app.metrics = metrics  # type: ignore[attr-defined]
-    app.lineage_processor = processor  # type: ignore[attr-defined]
-    app.openlineage_processor = ol_processor  # type: ignore[attr-defined]
-    return app
+    writes = {topic: proc.write_failures for topic, proc in processors.items()}
+    install_observability(app, settings, store, store_thread, bootstrap, metrics, writes)
+    return WorkerParts(app, metrics, store_thread, deriving, deadline, running, processors)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -370,7 +306,7 @@ def run_worker(settings: WorkerSettings, log_file: Path | None = None) -> None:
     store = open_configured(settings, role="lineage worker")
     derived: Store | None = None
     reads: ReadPool | None = None
-    app: faust.App | None = None
+    worker: WorkerParts | None = None
     try:
         migrate(store)
         apply_retention(store, settings.inference_retention_days)
@@ -388,14 +324,14 @@ def run_worker(settings: WorkerSettings, log_file: Path | None = None) -> None:
             ReadLimits.from_settings(settings),
             settings.read_concurrency,
         )
-        app = build_app(settings, store, derived, reads, bootstrap)
+        worker = build_worker(settings, store, derived, reads, bootstrap)
         log_config = logging_config(
             settings.log_level,
             log_file,
             max_bytes=settings.log_max_bytes,
             backups=settings.log_backups,
         )
-        worker = service_worker(app, settings.log_level, log_config)
+        service = service_worker(worker.app, settings.log_level, log_config)
         log.info(
             "worker consuming %s, %s and %s from %s",
             settings.topic_events,
@@ -403,14 +339,11 @@ def run_worker(settings: WorkerSettings, log_file: Path | None = None) -> None:
             settings.topic_openlineage,
             bootstrap,
         )
-        worker.execute_from_commandline()
+        service.execute_from_commandline()
     finally:
-        deadline = app.stop_deadline if app is not None else Deadline()  # type: ignore[attr-defined]
-        if app is not None:
-            # Idle threads leave now; a derive run or an insert still going gets what is
-            # left of the stop's time.
-            app.deriving.shutdown(wait=False)  # type: ignore[attr-defined]
-            app.store_executor.shutdown(wait=False)  # type: ignore[attr-defined]
+        deadline = worker.deadline if worker is not None else Deadline()
+        if worker is not None:
+            worker.release_threads()
         if reads is not None:
             reads.close()
         busy = wait_for_threads(deadline.left())

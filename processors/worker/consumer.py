@@ -11,6 +11,8 @@ Two batches are in flight at a time: while one is being stored, the next is fetc
 decoded on a thread of its own. Decoding is Python, the insert mostly ClickHouse's C++, so
 the two overlap and the store is kept busy. Batches are still stored and committed strictly
 in the order they were read.
+
+A worker runs one consumer per topic, side by side (:class:`Consumers`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from lineage_processors.ingest.processor import Record
+from lineage_processors.worker.stopping import BATCH_GRACE_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -259,3 +262,39 @@ class BatchConsumer(Generic[P]):
             # partitions next finds the rows already stored and does not write them again.
             self.commit_failures += 1
             log.warning("offsets of a stored batch not committed (%s); read again later", exc)
+
+
+class Consumers:
+    """The worker's consumers, one per topic, run side by side until the worker stops."""
+
+    def __init__(
+        self, consumers: Sequence[BatchConsumer[Any]], grace: float = BATCH_GRACE_SECONDS
+    ) -> None:
+        self.consumers = list(consumers)
+        self.grace = grace
+
+    async def run(self) -> None:
+        """Run every consumer; a consumer that fails (the DLQ refused) stops them all and
+        raises its error."""
+        tasks = [asyncio.ensure_future(c.run()) for c in self.consumers]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # a consumer that failed (the DLQ refused) stops the worker
+        finally:
+            for c in self.consumers:
+                c.stop()
+            # The batches in hand get the grace to be stored and committed. One that is not
+            # by then (a store that refuses writes, a long insert) is cancelled, retries and
+            # all: its offsets stay uncommitted, and it is read again at the next start.
+            _, late = await asyncio.wait(tasks, timeout=self.grace)
+            for task, c in zip(tasks, self.consumers, strict=True):
+                if task in late:
+                    task.cancel()
+                    log.warning(
+                        "%s: the batch in hand was not stored within %gs of the stop; left "
+                        "uncommitted, it is read again at the next start",
+                        c.topic,
+                        self.grace,
+                    )
+            await asyncio.gather(*tasks, return_exceptions=True)

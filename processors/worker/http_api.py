@@ -28,12 +28,9 @@ from faust.web import Request, Response, View
 
 from lineage_processors.answers.runner import Table, table
 from lineage_processors.errors import QueryError
-from lineage_processors.ingest.openlineage import (
-    OpenLineageError,
-    load_event,
-    map_openlineage,
-    message_key,
-)
+from lineage_processors.ingest.openlineage.event import load_event, message_key
+from lineage_processors.ingest.openlineage.fields import OpenLineageError
+from lineage_processors.ingest.openlineage.mapping import map_openlineage
 from lineage_processors.ingest.reference.mapping import Origin
 from lineage_processors.ops.metrics import WorkerMetrics
 from lineage_processors.settings import WorkerSettings

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from lineage_collector.catalog import load_catalog
 from lineage_collector.errors import DecodeError
 from lineage_collector.wire import Decoder
-from lineage_processors.ingest.openlineage import OpenLineageError
-from lineage_processors.ingest.processor import Record, avro_mapper, map_records, openlineage_mapper
+from lineage_processors.ingest.openlineage.fields import OpenLineageError
+from lineage_processors.ingest.processor import Record
 from lineage_processors.ingest.reference.mapping import MappingError
+from lineage_processors.ingest.reference.path import avro_mapper, map_records, openlineage_mapper
 from tests.faults.conftest import sized
 
 CATALOG = load_catalog()

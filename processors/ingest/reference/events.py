@@ -1,5 +1,7 @@
 """Map each of our own event kinds (``schemas/lineage/events``) to store rows. Pure functions.
 
+:func:`map_event` picks the mapping by the event's schema name.
+
 The graph each kind makes (edges point downstream, ``src`` was used to make ``dst``):
 
 ===================  ==========================================================================
@@ -24,7 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lineage_collector import ids
-from lineage_processors.ingest.reference.mapping import Origin, RowBatch, raw_row
+from lineage_collector.errors import NodeIdError
+from lineage_processors.ingest.reference.mapping import MappingError, Origin, RowBatch, raw_row
 
 
 def iso_time(value: datetime | int) -> str:
@@ -295,3 +298,15 @@ MAPPERS: dict[str, Callable[[dict[str, Any], Origin], RowBatch]] = {
     "lineage.events.InferenceBatch": map_inference_batch,
     "lineage.events.Tag": map_tag,
 }
+
+
+def map_event(schema_name: str, record: dict[str, Any], origin: Origin) -> RowBatch:
+    """Rows for one decoded event; :class:`MappingError` if it cannot be mapped."""
+    mapper = MAPPERS.get(schema_name)
+    if mapper is None:
+        raise MappingError(f"no mapping for events of schema {schema_name}")
+    try:
+        return mapper(record, origin)
+    except (NodeIdError, ValueError, KeyError) as exc:
+        name = schema_name.rsplit(".", 1)[-1]
+        raise MappingError(f"{name} {record.get('event_id')}: {exc}") from None

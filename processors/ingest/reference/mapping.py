@@ -1,8 +1,8 @@
-"""Rows for the store, and the dispatch from decoded events to them. No I/O here.
+"""Rows for the store: each table's columns, and the batch of rows a mapping makes. No I/O here.
 
-Edges point downstream: ``src`` was used to make ``dst``. The mappers live beside this
-module: :mod:`lineage_processors.ingest.reference.events` for our own events,
-:mod:`lineage_processors.ingest.openlineage` for OpenLineage's.
+Edges point downstream: ``src`` was used to make ``dst``. The mappings that make the rows live
+beside this module: :mod:`lineage_processors.ingest.reference.events` for our own events,
+:mod:`lineage_processors.ingest.openlineage.mapping` for OpenLineage's.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from lineage_collector.errors import NodeIdError
 
 NODE_COLUMNS = ("node_id", "kind", "name", "version", "namespace", "event_time", "event_id")
 PROPERTY_COLUMNS = ("node_id", "key", "value", "event_time", "event_id")
@@ -218,19 +216,3 @@ def raw_row(kind: str, record: dict[str, Any], subject: str, origin: Origin) -> 
         origin.partition,
         origin.offset,
     )
-
-
-def map_event(schema_name: str, record: dict[str, Any], origin: Origin) -> RowBatch:
-    """Rows for one decoded event; :class:`MappingError` if it cannot be mapped."""
-    from lineage_processors.ingest.reference.events import (
-        MAPPERS,  # the mappers build on this module
-    )
-
-    mapper = MAPPERS.get(schema_name)
-    if mapper is None:
-        raise MappingError(f"no mapping for events of schema {schema_name}")
-    try:
-        return mapper(record, origin)
-    except (NodeIdError, ValueError, KeyError) as exc:
-        name = schema_name.rsplit(".", 1)[-1]
-        raise MappingError(f"{name} {record.get('event_id')}: {exc}") from None

@@ -18,8 +18,10 @@ from lineage_processors.derive.attribution import (
     unexpired,
 )
 from lineage_processors.derive.state import stored_from
-from lineage_processors.ingest.processor import Record, decode_and_map
-from lineage_processors.ingest.reference.mapping import Origin, RowBatch, map_event
+from lineage_processors.ingest.processor import Record
+from lineage_processors.ingest.reference.events import map_event
+from lineage_processors.ingest.reference.mapping import Origin, RowBatch
+from lineage_processors.ingest.reference.path import decode_and_map
 from lineage_processors.store.connect import Store
 from lineage_processors.store.sink import ClickHouseSink
 

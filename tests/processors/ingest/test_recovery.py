@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 from lineage_collector.catalog import load_catalog
 from lineage_collector.wire import encode
-from lineage_processors.ingest.processor import Record, decode_and_map
+from lineage_processors.ingest.processor import Record
 from lineage_processors.ingest.recovery import Recovery
-from lineage_processors.ingest.reference.mapping import Origin, RowBatch, map_event
+from lineage_processors.ingest.reference.events import map_event
+from lineage_processors.ingest.reference.mapping import Origin, RowBatch
+from lineage_processors.ingest.reference.path import decode_and_map
 from lineage_processors.store.connect import Store
 from lineage_processors.store.sink import ClickHouseSink
 from tests.processors.ingest.reference.test_mapping import training_record

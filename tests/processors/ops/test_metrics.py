@@ -10,7 +10,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lineage_collector.events import DatasetRef, Inference, TrainingRun
-from lineage_processors.ingest.reference.mapping import Origin, RowBatch, map_event
+from lineage_processors.ingest.reference.events import map_event
+from lineage_processors.ingest.reference.mapping import Origin, RowBatch
 from lineage_processors.ops.coverage import Coverage
 from lineage_processors.ops.lag import PartitionLag
 from lineage_processors.ops.metrics import (

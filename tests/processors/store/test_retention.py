@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from lineage_processors.ingest.reference.mapping import Origin, RowBatch, map_event
+from lineage_processors.ingest.reference.events import map_event
+from lineage_processors.ingest.reference.mapping import Origin, RowBatch
 from lineage_processors.store import apply_retention
 from lineage_processors.store.connect import Store
 from lineage_processors.store.sink import ClickHouseSink

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from lineage_processors.ingest.openlineage import map_openlineage
+from lineage_processors.ingest.openlineage.mapping import map_openlineage
 from lineage_processors.ingest.recovery import Recovery
 from lineage_processors.ingest.reference.mapping import Origin, RowBatch
 from lineage_processors.store import migrate, open_store

@@ -1,5 +1,6 @@
 """The batch consumer through rebalances, on real Kafka: it never waits for itself, and every
-record is handed on.
+record is handed on. And the worker's consumers side by side: one that fails stops them all,
+and a stop gives the batches in hand their grace, no more.
 
 A worker's three consumers share one group, so each of them joining or leaving rebalances
 the others. aiokafka's reads wait while a rebalance is in progress; a consumer whose rebalance
@@ -11,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from lineage_processors.ingest.processor import Record
-from lineage_processors.worker.consumer import BatchConsumer
+from lineage_processors.worker.consumer import BatchConsumer, Consumers
 
 RECORDS = 3000
 
@@ -77,3 +80,55 @@ def test_rebalances_while_reading_neither_stall_nor_lose_records(kafka_bootstrap
     handler = asyncio.run(scenario())
     # Every record handed on; none twice within what was committed in order.
     assert set(handler.stored) == {(i % 2, i // 2) for i in range(RECORDS)}
+
+
+class Stand:
+    """A consumer stand-in: reads until stopped, then takes ``finish`` seconds to store the
+    batch in hand; or fails at once."""
+
+    def __init__(self, topic: str, finish: float = 0.0, fail: bool = False) -> None:
+        self.topic = topic
+        self.finish = finish
+        self.fail = fail
+        self.stopping = asyncio.Event()
+        self.finished = self.cancelled = False
+
+    async def run(self) -> None:
+        if self.fail:
+            raise RuntimeError(f"{self.topic}: the DLQ refused")
+        await self.stopping.wait()
+        try:
+            await asyncio.sleep(self.finish)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        self.finished = True
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def test_a_consumer_that_fails_stops_the_others() -> None:
+    async def scenario() -> list[Any]:
+        stands = [Stand("a"), Stand("b", fail=True), Stand("c")]
+        with pytest.raises(RuntimeError, match="b: the DLQ refused"):
+            await Consumers(stands, grace=5.0).run()
+        return stands
+
+    a, _, c = asyncio.run(scenario())
+    assert a.finished and c.finished
+
+
+def test_a_stop_gives_the_batches_in_hand_their_grace_and_no_more() -> None:
+    async def scenario() -> list[Any]:
+        stands = [Stand("quick"), Stand("slow", finish=30.0)]
+        running = asyncio.ensure_future(Consumers(stands, grace=0.2).run())
+        await asyncio.sleep(0.05)
+        running.cancel()  # the worker stops
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(running, 5.0)
+        return stands
+
+    quick, slow = asyncio.run(scenario())
+    assert quick.finished and not quick.cancelled
+    assert slow.cancelled and not slow.finished

@@ -13,8 +13,9 @@ from lineage_collector.catalog import load_catalog
 from lineage_collector.inference_codec import encode_batch_body
 from lineage_collector.wire import SINGLE_OBJECT_HEADER, encode, frame_single_object
 from lineage_processors.ingest.fast.inference import HeadError, InferenceAvro, read_head
-from lineage_processors.ingest.inference_processor import InferenceProcessor
-from lineage_processors.ingest.processor import Record, Rejected, avro_mapper
+from lineage_processors.ingest.fast.paths import FastInferencePath
+from lineage_processors.ingest.processor import IngestProcessor, Record, Rejected
+from lineage_processors.ingest.reference.path import ReferenceMapping, avro_mapper
 from lineage_processors.store.connect import Store
 from lineage_processors.store.sink import ClickHouseSink
 
@@ -72,17 +73,17 @@ class Refused:
         self.sent.append(bad)
 
 
-def processor(store: Store, dlq: Refused) -> InferenceProcessor:
-    return InferenceProcessor(
-        InferenceAvro(BATCH),
-        avro_mapper(CATALOG),
+def processor(store: Store, dlq: Refused) -> IngestProcessor:
+    return IngestProcessor(
+        ReferenceMapping(avro_mapper(CATALOG)),
         ClickHouseSink(store),
         ThreadPoolExecutor(1),
         dlq,
+        fast=FastInferencePath(InferenceAvro(BATCH)),
     )
 
 
-def run(proc: InferenceProcessor, records: list[Record]) -> None:
+def run(proc: IngestProcessor, records: list[Record]) -> None:
     asyncio.run(proc.store(proc.prepare(records)))
 
 
@@ -116,10 +117,9 @@ def test_clickhouse_stores_the_rows_the_python_mapping_stores(store: Store) -> N
     assert [r[:9] + r[10:] for r in got] == [r[:9] + r[10:] for r in want]
 
 
-async def _python_path(proc: InferenceProcessor, records: list[Record]) -> None:
-    from lineage_processors.ingest.processor import GraphProcessor
-
-    await GraphProcessor.store(proc, GraphProcessor.prepare(proc, records))
+async def _python_path(proc: IngestProcessor, records: list[Record]) -> None:
+    proc.fast = None  # the reference path alone
+    await proc.store(proc.prepare(records))
 
 
 def test_older_and_bad_records_take_the_python_path_and_the_dlq(store: Store) -> None:

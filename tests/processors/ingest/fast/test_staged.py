@@ -23,11 +23,12 @@ from lineage_collector.events import (
     TransformationRun,
 )
 from lineage_collector.wire import encode
+from lineage_processors.ingest.fast.paths import FastGraphPath
 from lineage_processors.ingest.fast.sql import KINDS
 from lineage_processors.ingest.fast.staged import GraphStage
-from lineage_processors.ingest.fast_processor import StagedGraphProcessor
-from lineage_processors.ingest.processor import GraphProcessor, Record, Rejected, avro_mapper
+from lineage_processors.ingest.processor import IngestProcessor, Record, Rejected
 from lineage_processors.ingest.reference.mapping import TABLES
+from lineage_processors.ingest.reference.path import ReferenceMapping, avro_mapper
 from lineage_processors.store.connect import Store
 from lineage_processors.store.sink import ClickHouseSink
 from tests.processors.ingest.reference.test_events import CUSTOMERS_V12
@@ -120,22 +121,23 @@ class Refused:
         self.sent.append(bad)
 
 
-def processor(store: Store, dlq: Refused | None = None) -> StagedGraphProcessor:
-    return StagedGraphProcessor(
-        GraphStage(CATALOG),
-        avro_mapper(CATALOG),
+def processor(store: Store, dlq: Refused | None = None) -> IngestProcessor:
+    return IngestProcessor(
+        ReferenceMapping(avro_mapper(CATALOG)),
         ClickHouseSink(store),
         ThreadPoolExecutor(1),
         dlq or Refused(),
+        fast=FastGraphPath(GraphStage(CATALOG)),
     )
 
 
-def run(proc: StagedGraphProcessor, records: list[Record]) -> None:
+def run(proc: IngestProcessor, records: list[Record]) -> None:
     asyncio.run(proc.store(proc.prepare(records)))
 
 
-async def _python_path(proc: StagedGraphProcessor, records: list[Record]) -> None:
-    await GraphProcessor.store(proc, GraphProcessor.prepare(proc, records))
+async def _python_path(proc: IngestProcessor, records: list[Record]) -> None:
+    proc.fast = None  # the reference path alone
+    await proc.store(proc.prepare(records))
 
 
 def table_rows(store: Store, table: str, topic: str) -> list[tuple[Any, ...]]:

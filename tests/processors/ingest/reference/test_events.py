@@ -18,7 +18,9 @@ from lineage_collector.events import (
     Tag,
     TransformationRun,
 )
-from lineage_processors.ingest.reference.mapping import MappingError, Origin, RowBatch, map_event
+from lineage_processors.ingest.reference.events import map_event
+from lineage_processors.ingest.reference.mapping import MappingError, Origin, RowBatch
+from tests.processors.ingest.reference.test_mapping import WHEN, training_record
 
 T = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 T2 = datetime(2026, 6, 2, tzinfo=UTC)
@@ -236,3 +238,34 @@ def test_inference_without_model_or_deployment_is_refused() -> None:
     }
     with pytest.raises(MappingError, match="neither a model version nor a deployment"):
         map_event("lineage.events.Inference", record, ORIGIN)
+
+
+def test_training_run_rows() -> None:
+    rows = map_event("lineage.events.TrainingRun", training_record(), Origin("t", 1, 42))
+    assert rows.nodes == [
+        ("model:churn@2.0", "model", "churn", "2.0", "ns", WHEN, "e1"),
+        ("run:r1", "run", "r1", "", "ns", WHEN, "e1"),
+        ("dataset:crm/accounts@v3", "dataset", "crm/accounts", "v3", "ns", WHEN, "e1"),
+    ]
+    assert rows.properties == [
+        ("run:r1", "hyperparameter.depth", "6", WHEN, "e1"),
+        ("run:r1", "status", "COMPLETED", WHEN, "e1"),
+    ]
+    assert rows.edges == [
+        ("run:r1", "model:churn@2.0", "output", "", WHEN, "r1", "e1"),
+        ("dataset:crm/accounts@v3", "run:r1", "input", "train", WHEN, "r1", "e1"),
+    ]
+    [raw] = rows.events_raw
+    assert raw[:6] == ("e1", "TrainingRun", WHEN, "p", "ns", "model:churn@2.0")
+    assert raw[7:] == ("t", 1, 42)
+
+
+def test_unmappable_ids_are_mapping_errors() -> None:
+    with pytest.raises(MappingError, match="model version 'bad version'"):
+        map_event(
+            "lineage.events.TrainingRun",
+            training_record(model_version="bad version"),
+            Origin("t", 0, 0),
+        )
+    with pytest.raises(MappingError, match=r"no mapping for events of schema x\.Y"):
+        map_event("x.Y", {}, Origin("t", 0, 0))

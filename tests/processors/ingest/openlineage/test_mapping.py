@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -10,91 +9,26 @@ from typing import Any
 import pytest
 
 from lineage_collector.ids import parse_node_id
-from lineage_processors.ingest.openlineage import (
-    KIND,
-    OpenLineageDecodeError,
-    OpenLineageError,
-    dataset_node,
-    encode_part,
-    event_id,
-    job_node,
-    map_openlineage,
-    message_key,
+from lineage_processors.ingest.openlineage.event import event_id
+from lineage_processors.ingest.openlineage.mapping import KIND
+from lineage_processors.ingest.reference.mapping import RowBatch
+from tests.processors.ingest.openlineage.samples import (
+    JOB,
+    ORDERS,
+    OUT,
+    PARENT,
+    PRODUCER,
+    ROOT,
+    RUN,
+    RUN_NODE,
+    T1,
+    T2,
+    V1,
+    complete_event,
+    facet,
+    mapped,
+    start_event,
 )
-from lineage_processors.ingest.processor import Record, map_records, openlineage_mapper
-from lineage_processors.ingest.reference.mapping import Origin, RowBatch
-
-RUN = "3f5e1c2a-8b4d-4c6e-9a7f-1b2c3d4e5f60"
-PARENT = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9"
-ROOT = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
-T1 = datetime(2026, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)
-T2 = datetime(2026, 5, 1, 10, 5, 0, tzinfo=UTC)
-V2 = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
-V1 = "https://openlineage.io/spec/1-0-5/OpenLineage.json#/definitions/RunEvent"
-PRODUCER = "https://github.com/acme/pipelines/v1"
-ORIGIN = Origin("ol", 3, 17)
-JOB = "job:airflow/orders_dag.load"
-RUN_NODE = f"run:{RUN}"
-ORDERS = "dataset:postgres://db:5432/shop.public.orders@42"
-OUT = "dataset:s3://lake/curated/orders"
-
-
-def facet(**fields: Any) -> dict[str, Any]:
-    return {"_producer": PRODUCER, "_schemaURL": "https://example.com/facet.json", **fields}
-
-
-def start_event(**changes: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "eventType": "START",
-        "eventTime": "2026-05-01T10:00:00.123Z",
-        "producer": PRODUCER,
-        "schemaURL": V2,
-        "run": {
-            "runId": RUN,
-            "facets": {
-                "executionParameters": facet(
-                    parameters=[
-                        {"key": "batch_size", "value": "500", "name": "Batch size"},
-                        {"key": "dry_run"},
-                    ]
-                )
-            },
-        },
-        "job": {
-            "namespace": "airflow",
-            "name": "orders_dag.load",
-            "facets": {
-                "jobType": facet(processingType="BATCH", integration="AIRFLOW", jobType="TASK")
-            },
-        },
-        "inputs": [
-            {
-                "namespace": "postgres://db:5432",
-                "name": "shop.public.orders",
-                "facets": {"version": facet(datasetVersion="42")},
-            }
-        ],
-        "outputs": [],
-    }
-    event.update(changes)
-    return event
-
-
-def complete_event() -> dict[str, Any]:
-    return {
-        "eventType": "COMPLETE",
-        "eventTime": "2026-05-01T12:05:00+02:00",
-        "producer": PRODUCER,
-        "schemaURL": V2,
-        "run": {"runId": RUN.upper()},
-        "job": {"namespace": "airflow", "name": "orders_dag.load"},
-        "inputs": [],
-        "outputs": [{"namespace": "s3://lake", "name": "curated/orders"}],
-    }
-
-
-def mapped(event: dict[str, Any]) -> RowBatch:
-    return map_openlineage(json.dumps(event).encode(), ORIGIN)
 
 
 def test_start_event_rows() -> None:
@@ -350,38 +284,6 @@ def test_spec_1_schema_urls_map_like_2_0_2(schema_url: str | None) -> None:
     assert without_ids(mapped(old)) == without_ids(mapped(start_event()))
 
 
-@pytest.mark.parametrize(
-    ("namespace", "name", "node"),
-    [
-        ("postgres://db:5432", "shop.public.orders", "postgres://db:5432/shop.public.orders"),
-        ("s3://bucket", "path/to/file.parquet", "s3://bucket/path/to/file.parquet"),
-        ("abfss://c@acct.dfs.core.windows.net", "t", "abfss://c+40acct.dfs.core.windows.net/t"),
-        ("file", "/data/events/dt=2025-09-01", "file//data/events/dt+3D2025-09-01"),
-        ("bigquery", "proj.ds.tbl name", "bigquery/proj.ds.tbl+20name"),
-        ("kafka://b:9092", "a+b", "kafka://b:9092/a+2Bb"),
-        ("hive", "données", "hive/donn+C3+A9es"),
-        ("/mnt", "x", "_/mnt/x"),
-        ("@home", "x", "_+40home/x"),
-    ],
-)
-def test_namespaces_and_names_encode_into_node_ids(namespace: str, name: str, node: str) -> None:
-    assert job_node(namespace, name) == f"job:{node}"
-    assert dataset_node(namespace, name) == f"dataset:{node}"
-    parsed = parse_node_id(dataset_node(namespace, name, "2024-05-01T00:00:00Z/a+b@c"))
-    assert (parsed.kind, parsed.name, parsed.version) == (
-        "dataset",
-        node,
-        "2024-05-01T00+3A00+3A00Z+2Fa+2Bb+40c",
-    )
-    assert str(parse_node_id(f"job:{node}")) == f"job:{node}"
-
-
-def test_encoding_is_deterministic_and_tells_escapes_from_plus() -> None:
-    assert encode_part("a+20b") == "a+2B20b"
-    assert encode_part("a b") == "a+20b"
-    assert encode_part("x") == encode_part("x")
-
-
 def test_job_and_dataset_events_of_spec_2() -> None:
     job_event = {
         "eventTime": "2026-05-01T10:05:00Z",
@@ -417,174 +319,3 @@ def test_job_and_dataset_events_of_spec_2() -> None:
     ]
     assert rows.edges == [] and rows.properties == []
     assert rows.events_raw[0][4:6] == ("s3://lake", f"{OUT}@7")
-
-
-def test_message_key_is_the_kafka_transports() -> None:
-    assert message_key(start_event()) == "run:airflow/orders_dag.load"
-    child = complete_event()
-    child["run"]["facets"] = {
-        "parent": facet(run={"runId": PARENT}, job={"namespace": "airflow", "name": "orders_dag"})
-    }
-    assert message_key(child) == "run:airflow/orders_dag"
-    child["run"]["facets"]["parent"]["root"] = {
-        "run": {"runId": ROOT},
-        "job": {"namespace": "scheduler", "name": "nightly"},
-    }
-    assert message_key(child) == "run:scheduler/nightly"
-
-
-def test_event_id_is_the_content_not_the_spelling() -> None:
-    event = start_event()
-    reordered = dict(reversed(list(copy.deepcopy(event).items())))
-    assert event_id(reordered) == event_id(event)
-    assert mapped(reordered).events_raw[0][0] == event_id(event)
-    event["eventTime"] = "2026-05-01T10:00:00.124Z"
-    assert event_id(event) != event_id(reordered)
-
-
-def broken(path: str, value: Any) -> dict[str, Any]:
-    """A START event with the field at ``path`` (dots and [i]) set to ``value``, or removed."""
-    event = start_event()
-    keys = [
-        int(k) if k.isdigit() else k for k in path.replace("[", ".").replace("]", "").split(".")
-    ]
-    target: Any = event
-    for key in keys[:-1]:
-        target = target[key]
-    if value is ...:
-        del target[keys[-1]]
-    else:
-        target[keys[-1]] = value
-    return event
-
-
-@pytest.mark.parametrize(
-    ("event", "message"),
-    [
-        (broken("run", ...), "run is missing"),
-        (broken("run.runId", "run-1"), "run.runId 'run-1' is not a UUID"),
-        (broken("job.name", ...), "job.name is missing"),
-        (broken("job.namespace", ""), "job.namespace must not be empty"),
-        (broken("job.name", 7), "job.name must be a string, not int"),
-        (broken("eventTime", "yesterday"), "eventTime 'yesterday' is not an ISO 8601"),
-        (broken("eventTime", "2026-05-01"), "eventTime '2026-05-01' is not an ISO 8601"),
-        (broken("eventTime", "2426-05-01T00:00:00Z"), "is not between 1900 and 2299"),
-        (broken("producer", ...), "producer is missing"),
-        (broken("eventType", "DONE"), "eventType 'DONE' is not one of ABORT, COMPLETE"),
-        (broken("eventType", ["START"]), "eventType ['START'] is not one of"),
-        (broken("inputs", {}), "inputs must be a list, not dict"),
-        (broken("inputs[0].namespace", None), "inputs[0].namespace is missing"),
-        (
-            broken("inputs[0].facets.version.datasetVersion", 42),
-            "inputs[0].facets.version.datasetVersion must be a string, not int",
-        ),
-        (
-            broken("job.facets.jobType.integration", ...),
-            "job.facets.jobType.integration is missing",
-        ),
-        (
-            broken("run.facets.executionParameters.parameters[0]", "x=1"),
-            "run.facets.executionParameters.parameters[0] must be an object, not str",
-        ),
-        (
-            broken("run.facets.parent", facet(run={"runId": PARENT}, job={"name": "x"})),
-            "run.facets.parent.job.namespace is missing",
-        ),
-        (
-            broken(
-                "run.facets.parent", facet(run={"runId": RUN}, job={"namespace": "a", "name": "b"})
-            ),
-            "run.facets.parent.run.runId names the run itself",
-        ),
-        (
-            broken("run.facets.errorMessage", facet(programmingLanguage="PYTHON")),
-            "run.facets.errorMessage.message is missing",
-        ),
-        (
-            broken("schemaURL", "https://example.com/my-schema.json"),
-            "schemaURL 'https://example.com/my-schema.json' is not an OpenLineage spec URL",
-        ),
-        (
-            broken(
-                "schemaURL", "https://openlineage.io/spec/3-0-0/OpenLineage.json#/$defs/RunEvent"
-            ),
-            "schemaURL spec version 3-0-0 is not supported",
-        ),
-        (
-            broken("schemaURL", "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/Job"),
-            "schemaURL names Job; expected one of RunEvent, JobEvent, DatasetEvent",
-        ),
-    ],
-)
-def test_malformed_events_name_the_field(event: dict[str, Any], message: str) -> None:
-    with pytest.raises(OpenLineageError, match=r"^invalid OpenLineage event: ") as err:
-        mapped(event)
-    assert message in str(err.value)
-
-
-def test_column_lineage_faults_name_the_field() -> None:
-    event = complete_event()
-    event["outputs"][0]["facets"] = {
-        "columnLineage": facet(
-            fields={
-                "id": {
-                    "inputFields": [
-                        {
-                            "namespace": "n",
-                            "name": "t",
-                            "field": "id",
-                            "transformations": [{"type": "DIRECT", "masking": "no"}],
-                        }
-                    ]
-                }
-            }
-        )
-    }
-    with pytest.raises(OpenLineageError) as err:
-        mapped(event)
-    assert str(err.value) == (
-        "invalid OpenLineage event: outputs[0].facets.columnLineage.fields.id.inputFields[0]"
-        ".transformations[0].masking must be a boolean, not str"
-    )
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        (b"\xff\xfe{}", "OpenLineage event is not UTF-8 text"),
-        (b"{not json", "OpenLineage event is not JSON"),
-        (b"[1, 2]", "OpenLineage event must be a JSON object, not list"),
-        (b"[" * 100_000 + b"]" * 100_000, "OpenLineage event is nested too deeply"),
-        (json.dumps(start_event(producer="\ud800")).encode(), "holds text that is not Unicode"),
-    ],
-)
-def test_undecodable_bytes_are_decode_errors(raw: bytes, message: str) -> None:
-    with pytest.raises(OpenLineageDecodeError, match=message):
-        map_openlineage(raw, ORIGIN)
-
-
-def test_bad_records_are_set_aside_and_neighbours_kept() -> None:
-    good = json.dumps(start_event()).encode()
-    records = [
-        Record("ol", 0, 5, b"k", good),
-        Record("ol", 0, 6, b"k", b"{oops"),
-        Record("ol", 1, 9, b"k", json.dumps(broken("run.runId", "x")).encode()),
-        Record("ol", 1, 10, b"k", json.dumps(complete_event()).encode()),
-    ]
-    batch, rejected = map_records(openlineage_mapper, records)
-    assert len(batch) == 2 and len(batch.events_raw) == 2
-    assert [(r.record.offset, r.stage) for r in rejected] == [(6, "decode"), (9, "map")]
-    assert [r[7:] for r in batch.events_raw] == [("ol", 0, 5), ("ol", 1, 10)]
-
-
-def test_a_fault_in_a_mapper_costs_one_record() -> None:
-    def flaky(rec: Record) -> RowBatch:
-        if rec.offset == 1:
-            raise KeyError("surprise")
-        return openlineage_mapper(rec)
-
-    good = json.dumps(start_event()).encode()
-    records = [Record("ol", 0, o, None, good) for o in range(3)]
-    batch, rejected = map_records(flaky, records)
-    assert len(batch) == 2
-    assert [(r.record.offset, r.stage, type(r.error)) for r in rejected] == [(1, "map", KeyError)]
