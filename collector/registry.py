@@ -110,9 +110,9 @@ class SchemaRegistryClient:
             return cached
         answer = self._call("GET", f"/schemas/ids/{schema_id}")
         try:
-            parsed = json.loads(answer["schema"])
+            parsed: dict[str, Any] = json.loads(answer["schema"])
         except (KeyError, TypeError, ValueError):
             raise RegistryError(f"schema id {schema_id}: the registry answered no schema") from None
         with self._lock:
             self._schemas[schema_id] = parsed
-        return parsed  # type: ignore[no-any-return]
+        return parsed
