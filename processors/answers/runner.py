@@ -24,8 +24,8 @@ from lineage_processors.errors import QueryError
 from lineage_processors.settings import WorkerSettings
 from lineage_processors.store import open_configured, read_owner
 from lineage_processors.store.connect import Store
-from lineage_processors.store.migrations import migrate
 from lineage_processors.store.reads import ReadLimits, lock_session, read_on, session_opener
+from lineage_processors.store.schema import migrate
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,6 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Literal, NamedTuple
 
-from clickhouse_connect.driver.exceptions import ClickHouseError
-
-from lineage_processors.errors import StoreError
 from lineage_processors.store.connect import Store
 
 # Deep enough for any real pipeline; also what stops a walk around a cycle.
@@ -192,9 +189,5 @@ def reach(
 
 def insert(store: Store, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """Insert derived rows; a refusal is a StoreError, so the step is retried."""
-    if not rows:
-        return
-    try:
-        store.client.insert(table, rows, column_names=list(columns))
-    except ClickHouseError as exc:
-        raise StoreError(f"insert into {table} failed: {exc}") from exc
+    if rows:
+        store.insert_rows(table, rows, columns)

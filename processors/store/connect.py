@@ -1,19 +1,16 @@
 """Open the ClickHouse store named by ``LINEAGE_CLICKHOUSE_URL`` through clickhouse-connect.
 
-``chdb:///path`` opens the embedded engine in this process; chDB allows one process per data
-path, so we hold an advisory lock next to the data folder and record who holds it (and where
-its query endpoint listens) for the error message and for the CLI to find the worker.
-``http(s)://user:password@host:port/database`` talks to a ClickHouse server.
+``chdb:///path`` opens the embedded engine in this process, holding the folder's lock
+(``lineage_processors.store.owner``); ``http(s)://user:password@host:port/database`` talks to
+a ClickHouse server. :class:`Store` is the one way into either: rows reach the store through
+its insert methods only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
-import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,12 +22,12 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.query import QueryResult
 
 from lineage_collector.security import NO_SECRET, Secret
-from lineage_processors.errors import StoreBusyError, StoreError
+from lineage_processors.errors import StoreError
 from lineage_processors.settings import WorkerSettings
+from lineage_processors.store.owner import URL_HELP, chdb_path, take_lock, write_owner
 from lineage_processors.worker.memory import release_library_pages
 
 DEFAULT_DATABASE = "lineage"
-URL_HELP = "use chdb:///path/to/folder or http(s)://user:password@host:port/database"
 
 # Engine settings of embedded chDB, which shares the worker's memory. ClickHouse sizes its
 # caches for a server owning the machine (5 GiB each for marks, primary keys and index marks);
@@ -63,58 +60,12 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-@dataclass(frozen=True)
-class StoreOwner:
-    """Who holds an embedded store: written into its lock file by the holder."""
-
-    pid: int
-    role: str
-    query_url: str = ""
-
-
-def chdb_path(url: str) -> Path | None:
-    """The data folder of a ``chdb://`` URL, or None for a server URL."""
-    parts = urlsplit(url)
-    if parts.scheme != "chdb":
-        return None
-    path = parts.netloc + parts.path
-    if not path:
-        raise StoreError(f"{url!r} names no folder: {URL_HELP}")
-    return Path(path).resolve()
-
-
-def _lock_path(data: Path) -> Path:
-    return data.with_name(data.name + ".lock")
-
-
-def read_owner(url: str) -> StoreOwner | None:
-    """Who holds the embedded store at ``url`` right now, or None if nobody does."""
-    data = chdb_path(url)
-    if data is None:
-        return None
-    lock = _lock_path(data)
-    if not lock.exists():
-        return None
-    with open(lock, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            return _parse_owner(fh.read())
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return None
-
-
-def _parse_owner(text: str) -> StoreOwner:
-    try:
-        raw = json.loads(text)
-        return StoreOwner(int(raw["pid"]), str(raw["role"]), str(raw.get("query_url", "")))
-    except (ValueError, KeyError, TypeError):
-        return StoreOwner(0, "unknown process")
-
-
 class Store:
-    """An open ClickHouse store: a clickhouse-connect client plus the database it uses."""
+    """An open ClickHouse store: a clickhouse-connect client plus the database it uses.
+
+    Statements go through :meth:`command` and :meth:`query`, rows through :meth:`insert_rows`
+    and :meth:`insert_avro`: each turns the client's errors into StoreError.
+    """
 
     def __init__(
         self,
@@ -159,12 +110,8 @@ class Store:
 
     def advertise(self, role: str, query_url: str = "") -> None:
         """Record in the lock file who holds the store and where it answers queries."""
-        if self._lock is None:
-            return
-        self._lock.seek(0)
-        self._lock.truncate()
-        json.dump({"pid": os.getpid(), "role": role, "query_url": query_url}, self._lock)
-        self._lock.flush()
+        if self._lock is not None:
+            write_owner(self._lock, role, query_url)
 
     def command(
         self,
@@ -188,6 +135,36 @@ class Store:
         except ClickHouseError as exc:
             raise StoreError(f"ClickHouse refused a query: {_short(exc)}") from exc
 
+    def insert_rows(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        *,
+        column_oriented: bool = False,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert ``rows`` of ``columns`` into ``table`` (``column_oriented``: ``rows`` holds
+        one sequence per column instead). A refusal is a StoreError."""
+        try:
+            self.client.insert(
+                table,
+                rows,
+                column_names=list(columns),
+                column_oriented=column_oriented,
+                settings=settings,
+            )
+        except ClickHouseError as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
+
+    def insert_avro(self, table: str, body: bytes, settings: dict[str, Any] | None = None) -> None:
+        """Insert an Avro object container ``body`` into ``table``, decoded by ClickHouse. A
+        refusal is a StoreError."""
+        try:
+            self.client.raw_insert(table, insert_block=body, fmt="Avro", settings=settings)
+        except ClickHouseError as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
@@ -201,29 +178,6 @@ def _short(exc: BaseException) -> str:
     """First line of a ClickHouse error, without the stack trace servers append."""
     text = str(exc).strip()
     return text.split("\nStack trace", 1)[0].splitlines()[0] if text else type(exc).__name__
-
-
-def _take_lock(data: Path, url: str, role: str) -> TextIO:
-    data.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(_lock_path(data), "a+")  # noqa: SIM115 - held for the life of the Store
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        owner = _parse_owner(fh.read())
-        fh.close()
-        where = f" and answers queries at {owner.query_url}" if owner.query_url else ""
-        raise StoreBusyError(
-            f"the embedded store {url} is held by another process (pid {owner.pid}, "
-            f"{owner.role}{where}). chDB allows one process per data folder: stop that "
-            "process, or query through it (`lineage sql`, `lineage upstream` find a running "
-            "worker by themselves), or give this process its own LINEAGE_CLICKHOUSE_URL."
-        ) from None
-    fh.seek(0)
-    fh.truncate()
-    json.dump({"pid": os.getpid(), "role": role}, fh)
-    fh.flush()
-    return fh
 
 
 @dataclass(frozen=True)
@@ -280,7 +234,7 @@ def open_store(url: str, *, role: str = "lineage", access: ServerAccess | None =
 def _open_chdb(url: str, role: str) -> Store:
     data = chdb_path(url)
     assert data is not None
-    lock = _take_lock(data, url, role)
+    lock = take_lock(data, url, role)
 
     def connect() -> Client:
         client = clickhouse_connect.get_client(dsn=f"chdb://{data}", chdb_options=CHDB_OPTIONS)

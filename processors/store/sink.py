@@ -6,9 +6,6 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import ClickHouseError
-
-from lineage_processors.errors import StoreError
 from lineage_processors.ingest.reference.mapping import TABLES, RowBatch, Source
 from lineage_processors.store.connect import Store
 
@@ -112,15 +109,13 @@ class ClickHouseSink:
                 names_out += SOURCE_COLUMNS[table]
             token = f"{table}/{dedup_token(batch.sources, i, batch.salt)}"
             try:
-                self.store.client.insert(
+                self.store.insert_rows(
                     table,
                     data,
-                    column_names=names_out,
+                    names_out,
                     column_oriented=True,
                     settings=insert_settings(table, token),
                 )
-            except ClickHouseError as exc:
-                raise StoreError(f"insert into {table} failed: {exc}") from exc
             finally:
                 # The client's insert context keeps this very list in a reference cycle that
                 # only a full garbage collection breaks; emptied, the columns go right now

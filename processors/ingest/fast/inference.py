@@ -26,13 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import ClickHouseError
-
 from lineage_collector.catalog import EventSchema
 from lineage_collector.errors import NodeIdError
 from lineage_collector.inference_codec import long_bytes, string_bytes
 from lineage_collector.wire import SINGLE_OBJECT_HEADER, SINGLE_OBJECT_MAGIC
-from lineage_processors.errors import StoreError
 from lineage_processors.ingest.processor import Record, records_token
 from lineage_processors.ingest.reference.events import served_by
 from lineage_processors.store.connect import Store
@@ -204,16 +201,12 @@ class InferenceAvro:
         token."""
         if not fast.records:
             return True
-        try:
-            store.client.raw_insert(
-                "inference_batches",
-                insert_block=fast.container(self.header, self.sync),
-                fmt="Avro",
-                settings={
-                    "insert_deduplication_token": fast.token(),
-                    "deduplicate_blocks_in_dependent_materialized_views": 1,
-                },
-            )
-        except ClickHouseError as exc:
-            raise StoreError(f"insert into inference_batches failed: {exc}") from exc
+        store.insert_avro(
+            "inference_batches",
+            fast.container(self.header, self.sync),
+            settings={
+                "insert_deduplication_token": fast.token(),
+                "deduplicate_blocks_in_dependent_materialized_views": 1,
+            },
+        )
         return True

@@ -24,8 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import ClickHouseError
-
 from lineage_collector.catalog import EventSchema, SchemaCatalog
 from lineage_collector.inference_codec import long_bytes, string_bytes
 from lineage_collector.wire import SINGLE_OBJECT_HEADER, SINGLE_OBJECT_MAGIC
@@ -222,7 +220,7 @@ class GraphStage:
                         kind.sync,
                     )
                 )
-                store.client.raw_insert(kind.table, insert_block=body, fmt="Avro")
+                store.insert_avro(kind.table, body)
             invalid = store.query(invalid_sql({k.kind: k.table for k in present})).result_rows
             if invalid[0][0]:
                 return False
@@ -238,12 +236,10 @@ class GraphStage:
                             "output_format_json_quote_64bit_integers": 0,
                         },
                     )
-        except ClickHouseError as exc:
-            raise StoreError(f"staged insert failed: {exc}") from exc
         finally:
             for kind in present:
                 # The next batch truncates it first anyway.
-                with contextlib.suppress(ClickHouseError):
+                with contextlib.suppress(StoreError):
                     store.command(f"TRUNCATE TABLE {kind.table}")
         return True
 

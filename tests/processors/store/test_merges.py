@@ -5,8 +5,13 @@ from __future__ import annotations
 import threading
 
 from lineage_processors.store.connect import Store
-from lineage_processors.store.migrations import MERGED_COLUMN_BY_COLUMN as COLUMN_BY_COLUMN
-from lineage_processors.store.migrations import SMALL_BLOCK_BYTES, SMALL_BLOCKS
+from lineage_processors.store.migrations.m015_column_by_column_merges import (
+    MERGED_COLUMN_BY_COLUMN as COLUMN_BY_COLUMN,
+)
+from lineage_processors.store.migrations.m016_small_compressed_blocks import (
+    SMALL_BLOCK_BYTES,
+    SMALL_BLOCKS,
+)
 
 BATCHES, ROWS = 6, 50_000
 
