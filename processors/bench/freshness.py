@@ -36,11 +36,13 @@ from dataclasses import dataclass, field
 from confluent_kafka import Producer
 
 from lineage_collector import LineageClient
-from lineage_collector.delivery.producer import DEFAULT_CONFIG
+from lineage_collector.delivery import DEFAULT_CONFIG
 from lineage_collector.inference_codec import long_bytes
 from lineage_collector.security import Secret
 from lineage_processors.answers.runner import EndpointRunner
-from lineage_processors.bench.ingest import BenchResult, IngestRun, WorkerWatch
+from lineage_processors.bench.ingest_run import IngestRun
+from lineage_processors.bench.result import BenchResult
+from lineage_processors.bench.watch import WorkerWatch
 from lineage_processors.ingest.fast.inference import read_long
 from lineage_processors.settings import WorkerSettings
 

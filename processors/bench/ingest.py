@@ -1,265 +1,42 @@
-"""``lineage bench``: throughput measured against the ceilings of the parts we build on.
+"""``lineage bench ingest``: a backlog through real Kafka and a real worker into the store.
 
 Every figure comes from one run on one machine, so ratios between them mean something even on
-a noisy host: ours against fastavro alone, and against the raw producer or consumer moving the
-same bytes. ``bench ingest`` runs its own worker, through the code ``lineage up`` uses, on
-topics, a consumer group and a store of its own, and removes them afterwards; it reports that
-worker's CPU time per event and resident memory (:class:`WorkerWatch`). The steady-rate mode,
-which measures freshness, is :mod:`lineage_processors.bench.freshness`.
+a noisy host: ours against fastavro decoding the same records alone, and against a plain
+consumer reading the same bytes back from Kafka. The run has its own worker, started through
+the code ``lineage up`` uses, on topics, a consumer group and a store of its own
+(:class:`~lineage_processors.bench.ingest_run.IngestRun`), removed afterwards; it reports that
+worker's CPU time per event and resident memory
+(:class:`~lineage_processors.bench.watch.WorkerWatch`). The steady-rate mode, which measures
+freshness, is :mod:`lineage_processors.bench.freshness`; the SDK's bench is
+:mod:`lineage_processors.bench.sdk`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import statistics
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, Producer
 
-from lineage_collector import LineageClient
-from lineage_collector.delivery.producer import DEFAULT_CONFIG
-from lineage_collector.security import Secret
-from lineage_processors.errors import ProcessorError, QueryError
-from lineage_processors.local import worker as local_worker
+from lineage_collector import DatasetRef, LineageClient, TrainingRun
+from lineage_collector.delivery import DEFAULT_CONFIG
+from lineage_collector.inference_codec import encode_batch_body
+from lineage_collector.wire import Decoder
+from lineage_processors.answers.runner import EndpointRunner
+from lineage_processors.bench.ingest_run import IngestRun
+from lineage_processors.bench.reads import ReadLoop, auth_check_cost
+from lineage_processors.bench.result import BenchResult
+from lineage_processors.bench.watch import WorkerWatch
+from lineage_processors.errors import ProcessorError
 from lineage_processors.settings import WorkerSettings
-from lineage_processors.worker.topics import ensure_topics, topic_names
-
-
-@dataclass
-class BenchResult:
-    """Named figures, printed in order."""
-
-    title: str
-    figures: list[tuple[str, str]] = field(default_factory=list)
-    rate: float = 0.0  # the headline rate, events/s, where there is one
-
-    def add(self, name: str, value: str) -> None:
-        self.figures.append((name, value))
-
-    def render(self) -> str:
-        width = max(len(n) for n, _ in self.figures)
-        lines = [self.title, "-" * len(self.title)]
-        lines += [f"{n.ljust(width)}  {v}" for n, v in self.figures]
-        return "\n".join(lines)
-
-
-def _rate(count: int, seconds: float) -> str:
-    return f"{count / seconds:,.0f}/s" if seconds > 0 else "n/a"
-
-
-def _sample_inference(i: int) -> dict[str, Any]:
-    return {
-        "inference_id": f"pred-{i}",
-        "output": "billing" if i % 3 else "refund",
-        "subject_id": f"customer-{i % 50_000}",
-    }
-
-
-def bench_sdk(
-    settings: WorkerSettings, events: int, say: Callable[[str], None] = print
-) -> BenchResult:
-    """SDK inference logging into real Kafka, with the fastavro and raw-producer ceilings."""
-    tag = uuid.uuid4().hex[:8]
-    bench_settings = settings.replace(
-        topic_inferences=f"bench.{tag}.inferences",
-        topic_events=f"bench.{tag}.events",
-        topic_openlineage=f"bench.{tag}.openlineage",
-        topic_dlq=f"bench.{tag}.dlq",
-        subject_key=settings.subject_key.reveal() or "bench-key-" + "0" * 32,
-        spool_dir=settings.state_dir / "bench-spool" / tag,
-    )
-    bootstrap = settings.resolve_bootstrap()
-    ensure_topics(bench_settings, bootstrap)
-    result = BenchResult(f"SDK inference logging, {events:,} events")
-    client = LineageClient.from_settings(bench_settings, namespace="bench")
-    batch_schema = client.catalog.by_name("lineage.events.InferenceBatch")
-
-    # Ceiling 1: fastavro encoding the same batches, nothing else.
-    sample = [_sample_inference(i) for i in range(2000)]
-    records = [
-        {
-            "inference_id": s["inference_id"],
-            "event_time": 1_700_000_000_000 + i,
-            "inputs": [],
-            "output": s["output"],
-            "subject": client.pseudonym(s["subject_id"]),
-        }
-        for i, s in enumerate(sample)
-    ]
-    batch = {
-        "event_id": str(uuid.uuid4()),
-        "event_time": 1_700_000_000_000,
-        "producer": "b",
-        "namespace": "bench",
-        "model": "intent",
-        "model_version": "3.4.2",
-        "deployment": None,
-        "inferences": records,
-    }
-    rounds = max(1, events // len(records))
-    say(f"fastavro encode: {rounds} batches of {len(records)}")
-    start = time.perf_counter()
-    payloads = [client.encode(batch_schema, batch) for _ in range(rounds)]
-    encode_s = time.perf_counter() - start
-    result.add("fastavro encode ceiling", _rate(rounds * len(records), encode_s))
-
-    # Ceiling 2: the raw producer sending those very bytes.
-    raw = Producer({**DEFAULT_CONFIG, "bootstrap.servers": bootstrap})
-    say("raw producer: same bytes, no SDK")
-    start = time.perf_counter()
-    for payload in payloads:
-        while True:
-            try:
-                raw.produce(bench_settings.topic_inferences, payload, b"model:intent@3.4.2")
-                break
-            except BufferError:
-                raw.poll(0.01)
-        raw.poll(0)
-    raw.flush(60)
-    raw_s = time.perf_counter() - start
-    result.add("raw producer ceiling", _rate(rounds * len(records), raw_s))
-
-    # Ours: the inference logger, end to end into Kafka, timing the caller's side too.
-    logger = client.inference_logger()
-    say(f"SDK: logging {events:,} predictions")
-    latencies = []
-    start = time.perf_counter()
-    for i in range(events):
-        s = sample[i % len(sample)]
-        if i % 64 == 0:
-            t0 = time.perf_counter_ns()
-            logger.log(
-                f"p{i}",
-                model="intent",
-                model_version="3.4.2",
-                output=s["output"],
-                subject_id=s["subject_id"],
-            )
-            latencies.append(time.perf_counter_ns() - t0)
-        else:
-            logger.log(
-                f"p{i}",
-                model="intent",
-                model_version="3.4.2",
-                output=s["output"],
-                subject_id=s["subject_id"],
-            )
-    accepted_s = time.perf_counter() - start
-    logger.close(120)
-    total_s = time.perf_counter() - start
-    sdk_rate = events / total_s
-    result.add("SDK, accepted by log()", _rate(events, accepted_s))
-    result.add("SDK, acknowledged by Kafka", f"{sdk_rate:,.0f}/s")
-    latencies.sort()
-    result.add(
-        "log() p50 / p99 / max",
-        f"{statistics.median(latencies) / 1000:.1f} / "
-        f"{latencies[int(len(latencies) * 0.99)] / 1000:.1f} / "
-        f"{latencies[-1] / 1000:.1f} µs",
-    )
-    result.add("SDK / fastavro ceiling", f"{sdk_rate / (rounds * len(records) / encode_s):.2f}")
-    result.add("SDK / raw producer ceiling", f"{sdk_rate / (rounds * len(records) / raw_s):.2f}")
-    result.add("spooled, dropped", f"{client.producer.spooled}, {logger.dropped}")
-    client.close()
-    return result
-
 
 # A backlog run gives up when the stored count stands still this long (a worker that lost
 # Kafka keeps answering queries, so waiting for it would never end).
 STALL_SECONDS = 120.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class WorkerWatch:
-    """Resident memory and CPU time of a worker process, read from ``/proc`` while it works.
-
-    Memory: ``steady`` is the median of the samples taken while events flow, ``peak`` the
-    largest of them, ``high-water`` the kernel's mark since the process started (VmHWM, which
-    includes start-up). Resident memory is anonymous (Python objects, ClickHouse's allocations)
-    plus file-backed (mostly pages of chDB's 550 MB library in use); both are shown, with what
-    ClickHouse's own memory tracker counts of the anonymous part.
-    CPU: user and system time of the whole process (every thread, chDB's included) between
-    :meth:`start` and :meth:`stop`, per event; on a shared machine it moves far less than a
-    rate does, because time spent waiting for a core is not in it.
-    """
-
-    pid: int
-    samples: list[tuple[int, int, int]] = field(default_factory=list)  # rss, anon, file (kB)
-    peak_kb: int = 0
-    engine: list[int] = field(default_factory=list)  # bytes ClickHouse itself accounts for
-    cpu: list[float] = field(default_factory=list)  # process CPU seconds at start and stop
-
-    ENGINE_SQL = "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'"
-
-    def _status(self) -> dict[str, int]:
-        try:
-            text = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return {}
-        out = {}
-        for line in text.splitlines():
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
-                out[name] = int(value.split()[0])
-        return out
-
-    def sample(self) -> None:
-        status = self._status()
-        if "VmRSS" in status:
-            self.samples.append((status["VmRSS"], status["RssAnon"], status["RssFile"]))
-            self.peak_kb = max(self.peak_kb, status["VmHWM"])
-
-    def _cpu_seconds(self) -> float:
-        # Fields 14 and 15 of /proc/PID/stat, after the command name in parentheses.
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def start(self) -> None:
-        self.cpu = [self._cpu_seconds()]
-
-    def stop(self) -> None:
-        self.cpu.append(self._cpu_seconds())
-
-    def report(self, result: BenchResult, events: int) -> None:
-        if len(self.cpu) == 2 and events:
-            used = self.cpu[1] - self.cpu[0]
-            result.add("worker CPU per event", f"{used / events * 1e6:,.1f} µs ({used:.1f} s)")
-        if not self.samples:
-            result.add("worker resident memory", "n/a (no sample)")
-            return
-        rss, anon, file = (statistics.median(col) / 1024 for col in zip(*self.samples, strict=True))
-        peak = max(sample[0] for sample in self.samples) / 1024
-        engine = (
-            f", ClickHouse tracking {statistics.median(self.engine) / 2**20:.0f} MB of it"
-            if self.engine
-            else ""
-        )
-        result.add(
-            "worker resident memory",
-            f"{rss:.0f} MB steady, {peak:.0f} MB peak, {self.peak_kb / 1024:.0f} MB high-water "
-            f"(steady: {anon:.0f} MB anonymous{engine}; {file:.0f} MB file-backed)",
-        )
-
-
 def _graph_payloads(client: LineageClient, events: int) -> list[tuple[bytes, bytes, int]]:
-    from lineage_collector import DatasetRef, TrainingRun
-
     schema = client.catalog.by_name("lineage.events.TrainingRun")
     out = []
     for i in range(events):
@@ -270,8 +47,6 @@ def _graph_payloads(client: LineageClient, events: int) -> list[tuple[bytes, byt
 
 
 def _inference_payloads(client: LineageClient, events: int) -> list[tuple[bytes, bytes, int]]:
-    from lineage_collector.inference_codec import encode_batch_body
-
     schema = client.catalog.by_name("lineage.events.InferenceBatch")
     out, made, per = [], 0, 2000
     while made < events:
@@ -293,123 +68,6 @@ def _inference_payloads(client: LineageClient, events: int) -> list[tuple[bytes,
         out.append((f"model:{model}@1.0".encode(), client.frame(schema, body), n))
         made += n
     return out
-
-
-@dataclass
-class IngestRun:
-    """A bench's own topics, consumer group, store and port, on the configured Kafka."""
-
-    settings: WorkerSettings  # the bench's settings, Kafka bootstrap resolved
-    kind: str  # "inferences" or "graph"
-    client: LineageClient
-    directory: Path
-
-    @classmethod
-    def create(cls, settings: WorkerSettings, kind: str) -> IngestRun:
-        tag = uuid.uuid4().hex[:8]
-        directory = (settings.state_dir / "bench" / tag).resolve()
-        run = settings.replace(
-            topic_events=f"bench.{tag}.events",
-            topic_inferences=f"bench.{tag}.inferences",
-            topic_openlineage=f"bench.{tag}.openlineage",
-            topic_dlq=f"bench.{tag}.dlq",
-            consumer_group=f"bench-{tag}",
-            state_dir=directory,
-            clickhouse_url="",
-            worker_port=_free_port(),
-            subject_key=settings.subject_key.reveal() or "bench-key-" + "0" * 32,
-            kafka_bootstrap=settings.resolve_bootstrap(),
-            log_level="WARNING",
-        )
-        ensure_topics(run, run.kafka_bootstrap)
-        return cls(run, kind, LineageClient.from_settings(run, namespace="bench"), directory)
-
-    @property
-    def topic(self) -> str:
-        return (
-            self.settings.topic_inferences
-            if self.kind == "inferences"
-            else self.settings.topic_events
-        )
-
-    @property
-    def table(self) -> str:
-        """The table holding one row per event of this kind."""
-        return "inferences" if self.kind == "inferences" else "events_raw"
-
-    def start_worker(self) -> local_worker.WorkerStatus:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LINEAGE_")}
-        return local_worker.start(self.settings, {**env, **self.settings.to_env()})
-
-    def check_worker(self) -> None:
-        """Raise if the worker is gone: waiting on it would never end."""
-        if not local_worker.status(self.settings).running:
-            log = self.settings.worker_state_dir / "worker.log"
-            raise ProcessorError(f"the bench's worker stopped; see {log}")
-
-    def close(self, keep: bool = False) -> None:
-        """Stop the worker and remove what the run left (its store and topics) unless ``keep``."""
-        local_worker.stop(self.settings)
-        self.client.close()
-        if keep:
-            return
-        admin = AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap})
-        with contextlib.suppress(Exception):
-            for future in admin.delete_topics(topic_names(self.settings)).values():
-                future.result(10)
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-# What an analyst might run during ingest: a scan of every stored prediction grouped by
-# person, and a computation that runs into the read time limit.
-HEAVY_READS = (
-    "SELECT model_node, uniqExact(subject), count() FROM inferences GROUP BY model_node",
-    "SELECT count(), uniqExact(subject, inference_id) FROM inferences",
-    "SELECT sum(cityHash64(number)) FROM numbers(2e10)",
-)
-
-
-class ReadLoop:
-    """Heavy reads sent one after another to a worker's ``/sql`` while it ingests."""
-
-    def __init__(self, url: str, token: Secret) -> None:
-        import threading
-
-        from lineage_processors.answers.runner import EndpointRunner
-
-        self.runner = EndpointRunner(url, timeout=120, token=token)
-        self.answered = 0
-        self.stopped = 0  # stopped by a limit
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heavy-reads", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        i = 0
-        while not self._stop.is_set():
-            try:
-                self.runner.run(HEAVY_READS[i % len(HEAVY_READS)])
-                self.answered += 1
-            except QueryError:
-                self.stopped += 1
-            i += 1
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def auth_check_cost() -> float:
-    """Seconds one request's token check takes: the header parsed, the token compared."""
-    import timeit
-
-    from lineage_processors.worker.auth import Access, Tokens, bearer
-
-    tokens = Tokens(Secret("w" * 64), Secret("r" * 64))
-    header = "Bearer " + "r" * 64
-    calls = 200_000
-    spent = timeit.timeit(lambda: tokens.allows(Access.READ, bearer(header)), number=calls)
-    return spent / calls
 
 
 # Partitions whose stored rows the derived-state steps have not yet covered.
@@ -451,11 +109,6 @@ def bench_ingest(
 ) -> BenchResult:
     """Events through real Kafka and a real worker into the store, until lag is zero;
     with ``reads``, heavy reads are sent to the worker all the while."""
-    from confluent_kafka import Consumer
-
-    from lineage_collector.wire import Decoder
-    from lineage_processors.answers.runner import EndpointRunner
-
     run = IngestRun.create(settings, kind)
     loop: ReadLoop | None = None
     complete = False

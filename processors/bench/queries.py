@@ -22,7 +22,7 @@ from lineage_processors.answers.runner import QueryRunner, StoreRunner
 from lineage_processors.answers.subject import by_pseudonym
 from lineage_processors.answers.walk import downstream, upstream
 from lineage_processors.bench import data as bench_data
-from lineage_processors.bench.ingest import BenchResult
+from lineage_processors.bench.result import BenchResult
 from lineage_processors.settings import WorkerSettings
 from lineage_processors.store import migrate, open_store
 

@@ -146,23 +146,23 @@ def cmd_worker(settings: WorkerSettings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench(settings: WorkerSettings, args: argparse.Namespace) -> int:
-    from lineage_processors.bench import ingest as bench
+    from lineage_processors.bench import ingest, sdk
 
     if args.what == "queries":
         from lineage_processors.bench.queries import bench_queries
 
         result = bench_queries(settings, args.scale, args.repeats, fresh=args.fresh, say=_say)
     elif args.what == "sdk":
-        result = bench.bench_sdk(settings, args.events, say=_say)
+        result = sdk.bench_sdk(settings, args.events, say=_say)
     elif args.rate is not None:
         from lineage_processors.bench.freshness import bench_freshness
 
         result = bench_freshness(settings, args.kind, args.rate, args.seconds, say=_say)
     else:
         if args.with_reads:
-            result = bench.bench_ingest_with_reads(settings, args.events, args.kind, say=_say)
+            result = ingest.bench_ingest_with_reads(settings, args.events, args.kind, say=_say)
         else:
-            result = bench.bench_ingest(settings, args.events, args.kind, say=_say)
+            result = ingest.bench_ingest(settings, args.events, args.kind, say=_say)
     _say("")
     _say(result.render())
     return EXIT_OK
