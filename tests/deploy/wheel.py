@@ -7,7 +7,6 @@ import ast
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 # Left behind by running Python in the checkout: never part of what is built.
@@ -59,12 +60,6 @@ def shipped_files() -> Iterator[tuple[Path, str]]:
 def outside(path: Path) -> bool:
     """True if ``path`` is neither the checkout nor inside it."""
     return not Path(path).resolve().is_relative_to(REPO)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
