@@ -264,13 +264,19 @@ class WorkerProcess:
     def query(self, sql: str, parameters: dict[str, object] | None = None) -> Table:
         return EndpointRunner(self.url, token=self.settings.read_token).run(sql, parameters)
 
-    def wait_for(self, sql: str, expected_rows: int, timeout: float = 60) -> Table:
+    def wait_for(
+        self,
+        sql: str,
+        expected_rows: int,
+        timeout: float = 60,
+        params: dict[str, object] | None = None,
+    ) -> Table:
         """Poll ``sql`` until it returns ``expected_rows`` rows (or fail with the worker log)."""
         deadline = time.monotonic() + timeout
-        table = self.query(sql)
+        table = self.query(sql, params)
         while len(table.rows) < expected_rows and time.monotonic() < deadline:
             time.sleep(0.2)
-            table = self.query(sql)
+            table = self.query(sql, params)
         assert len(table.rows) == expected_rows, f"got {table.rows}\nworker log:\n{self.log()}"
         return table
 

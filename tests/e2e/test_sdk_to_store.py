@@ -161,15 +161,16 @@ def test_decorated_step_records_its_failure(
     )
     assert facts["error_message"] == "RuntimeError: column 'email' missing"
     assert facts["param.lowercase"] == "True" and facts["kind"] == "CLEAN"
-    started = worker.query(
-        "SELECT count() FROM events_raw WHERE subject = {n:String}", {"n": run}
-    ).rows
-    assert started == [[2]]  # STARTED, then FAILED
+    # events_raw is written last in a batch: wait for it rather than read it once.
+    started = worker.wait_for(
+        "SELECT event_id FROM events_raw WHERE subject = {n:String}", 2, params={"n": run}
+    )
+    assert len(started.rows) == 2  # STARTED, then FAILED
 
 
 def test_pseudonyms_are_stable_across_processes(sdk_settings: WorkerSettings) -> None:
     code = (
-        "from collector import LineageClient; "
+        "from lineage_collector import LineageClient; "
         f"print(LineageClient('127.0.0.1:9', subject_key={KEY!r}).pseudonym('alice'))"
     )
     first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -25,7 +25,7 @@ RAW = [f"person-{i:03d}.raw-id@example.org" for i in range(40)]
 
 def pseudonyms_in_new_process(ids: list[str]) -> list[str]:
     code = (
-        "import json, sys; from collector import LineageClient; "
+        "import json, sys; from lineage_collector import LineageClient; "
         f"c = LineageClient('127.0.0.1:9', subject_key={KEY!r}); "
         "print(json.dumps([c.pseudonym(i) for i in json.loads(sys.stdin.read())]))"
     )
