@@ -48,6 +48,7 @@ class WorkerSettings(Settings):
     consumer_group: str = "lineage-processors"
     worker_host: str = "127.0.0.1"
     worker_port: int = 6066
+    worker_instance: str = ""
     batch_size: int = 100_000
     batch_seconds: float = 0.25
     derive_max_records: int = 50_000
@@ -143,8 +144,16 @@ WORKER_SETTINGS: tuple[SettingSpec, ...] = (
         "worker_port",
         "LINEAGE_WORKER_PORT",
         "Port of the worker's HTTP endpoint: read-only SQL at `/sql`, Prometheus metrics at "
-        "`/metrics`, probes at `/healthz` and `/readyz`. Default 6066.",
+        "`/metrics`, probes at `/healthz` and `/readyz`. Default 6066; unset, `lineage up` "
+        "gives its worker a free one, kept in `<state>/worker/ports.json`.",
         port,
+    ),
+    SettingSpec(
+        "worker_instance",
+        "LINEAGE_WORKER_INSTANCE",
+        "Name the worker reports on `/healthz`. `lineage up` sets a random one and counts as its "
+        "worker only a server reporting it, never another program on the port. Default none.",
+        nonempty,
     ),
     SettingSpec(
         "batch_size",

@@ -20,10 +20,11 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from lineage_collector.security import NO_SECRET, Secret
-from lineage_processors.errors import QueryError
+from lineage_processors.errors import QueryError, StoreError
 from lineage_processors.settings import WorkerSettings
 from lineage_processors.store import open_configured, read_owner
 from lineage_processors.store.connect import Store
+from lineage_processors.store.owner import chdb_path
 from lineage_processors.store.reads import ReadLimits, lock_session, read_on, session_opener
 from lineage_processors.store.schema import migrate
 
@@ -117,18 +118,29 @@ class EndpointRunner:
         return Table(answer["columns"], answer["rows"])
 
 
+NO_STORE = "no lineage store here; start one with `lineage up`"
+
+
 @contextlib.contextmanager
 def query_runner(settings: WorkerSettings) -> Iterator[QueryRunner]:
-    """A runner for the configured store: the worker's endpoint if it holds chDB, else direct."""
+    """A runner for the configured store: the worker's endpoint if it holds chDB (at the
+    address it recorded there), else the store itself. An embedded store that does not exist
+    is an error: a question never creates one."""
     url = settings.effective_clickhouse_url
     owner = read_owner(url)
     if owner is not None and owner.query_url:
         yield EndpointRunner(owner.query_url, token=settings.read_token)
         return
+    data = chdb_path(url)
+    if data is not None and not data.exists():
+        raise StoreError(
+            f"{NO_STORE} (there is none in {data}; LINEAGE_STATE_DIR or "
+            "LINEAGE_CLICKHOUSE_URL names another)"
+        )
     store = open_configured(settings, role="lineage query")
     try:
         if store.embedded:
-            # A fresh embedded store has no tables yet; give it the schema so queries work.
+            # A store made by an older version may lack the newest views.
             migrate(store)
         runner = StoreRunner(
             store, ReadLimits.from_settings(settings), session_opener(settings, store)

@@ -1,273 +1,49 @@
 """``lineage demo``: the story from the field, with generated data, answered step by step.
 
-A labelling vendor delivered a batch of labels for support tickets; 2,000 of them, all in
-one category, were wrong. The batch went into a labelled dataset version, its training
-split and an embedding dataset, and from there into three model versions, two of them
-serving in production. The demo emits that lineage, a few thousand predictions about
-customers and the incident through the SDK to Kafka, waits for the worker to store them,
-then answers: which model versions were trained on the batch, which category it touched,
-which predictions were routed during the affected period and for which customers, and how
-to retrain with the corrected labels. Each answer is printed under the command that gives it.
-
-Everything is generated from fixed seeds and ids, so the figures are the same on every run
-and a second run restates the same facts instead of adding more.
+The story (:mod:`lineage_processors.cli.demo_story`) is emitted through the SDK to Kafka; the
+demo waits for the worker to store it, saying every few seconds how far it got and stopping at
+once if the worker exits, then answers: which model versions were trained on the faulty batch,
+which category it touched, which predictions were routed during the affected period and for
+which customers, and how to retrain with the corrected labels. Each answer is printed under
+the command that gives it.
 """
 
 from __future__ import annotations
 
-import random
+import argparse
 import time
-import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
 
-from lineage_collector import DatasetRef, LineageClient
-from lineage_collector.events import (
-    DatasetVersion,
-    Deployment,
-    SourceExtraction,
-    Tag,
-    TrainingRun,
-    TransformationRun,
-)
 from lineage_collector.security import Secret
 from lineage_collector.subjects import Pseudonymizer
 from lineage_processors.answers.impact import impact
 from lineage_processors.answers.recipe import recipe
 from lineage_processors.answers.runner import QueryRunner, Table, query_runner
 from lineage_processors.answers.subject import subject
-from lineage_processors.cli.output import render, render_answer
-from lineage_processors.errors import ProcessorError
-from lineage_processors.settings import WorkerSettings
-
-# Used only when LINEAGE_SUBJECT_KEY is not set, so the demo runs anywhere; never a real key.
-DEMO_SUBJECT_KEY = "lineage-demo-key-not-a-secret-0000000000"
-INCIDENT = "INC-2041"
-BATCH = "dataset:support/vendor-labels@batch-17"
-FIXED = "dataset:support/vendor-labels@batch-17-fixed"
-MISLABELLED = 2000
-CATEGORY = "billing"
-CATEGORIES = ("billing", "refund", "account", "technical")
-WINDOW = (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 23, tzinfo=UTC))
-AFFECTED_MODELS = (
-    "model:intent-classifier@3.5.0",
-    "model:intent-classifier@3.5.1",
-    "model:ticket-router@1.2.0",
+from lineage_processors.cli.command import EXIT_OK, Add
+from lineage_processors.cli.demo_story import (
+    AFFECTED_MODELS,
+    BATCH,
+    FIXED,
+    INCIDENT,
+    WINDOW,
+    emit_story,
+    lineage_events,
+    subject_key,
 )
-CUSTOMERS = 1500
-DAY = timedelta(days=1)
+from lineage_processors.cli.output import FORMATS, render, render_answer, say
+from lineage_processors.errors import LocalStackError, ProcessorError, QueryError
+from lineage_processors.local import processes
+from lineage_processors.local import worker as local_worker
+from lineage_processors.settings import WorkerSettings
+from lineage_processors.store import read_owner
+from lineage_processors.store.owner import chdb_path
 
-
-def at(day: int, hour: int = 0) -> datetime:
-    """A time in the story: day 1 is 1 February 2026."""
-    return datetime(2026, 2, 1, tzinfo=UTC) + (day - 1) * DAY + timedelta(hours=hour)
-
-
-def run_id(name: str) -> str:
-    # Fixed run ids: running the demo again restates the same runs instead of adding more.
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lineage-demo:{name}"))
-
-
-def lineage_events() -> list[tuple[Any, datetime]]:
-    """The graph of the story, with the time each event happened."""
-    raw = DatasetRef("support/tickets-raw", "2026-02")
-    batch = DatasetRef("support/vendor-labels", "batch-17")
-    v8 = DatasetRef("support/tickets-labelled", "v8")
-    labelled = DatasetRef("support/tickets-labelled", "v9")
-    train, holdout = (
-        DatasetRef("support/tickets-labelled", "v9-train", "train"),
-        DatasetRef("support/tickets-labelled", "v9-holdout", "validation"),
-    )
-    embeddings = DatasetRef("support/ticket-embeddings", "v9", "train")
-    return [
-        (
-            SourceExtraction("crm/zendesk-export", "zendesk", "zendesk://tickets", 48_000, raw),
-            at(20),
-        ),
-        (
-            SourceExtraction(
-                "vendor/acme-labelling", "sftp", "sftp://acme/batch-17.csv", 12_000, batch
-            ),
-            at(24),
-        ),
-        (
-            TrainingRun(
-                "intent-classifier",
-                "3.4.2",
-                [DatasetRef(v8.name, v8.version, "train")],
-                run_id=run_id("train-3.4.2"),
-                hyperparameters={"lr": "3e-5", "epochs": "4"},
-                code_version="git:1f3c2a9",
-                metrics={"f1": 0.912},
-            ),
-            at(10),
-        ),
-        (
-            TransformationRun(
-                "support/apply-labels",
-                kind="LABEL",
-                inputs=[raw, batch],
-                outputs=[labelled],
-                run_id=run_id("apply-labels"),
-                parameters={"category": CATEGORY, "label_source": "vendor"},
-                code_version="git:5be0c41",
-                annotator="acme-labelling",
-                guideline_version="g-2026.1",
-            ),
-            at(25),
-        ),
-        (
-            DatasetVersion(
-                "support/tickets-labelled",
-                "v9",
-                "sha256:9c41e0",
-                60_000,
-                splits={"train": 50_000, "holdout": 10_000},
-            ),
-            at(25),
-        ),
-        (
-            TransformationRun(
-                "support/split",
-                kind="FILTER",
-                inputs=[labelled],
-                outputs=[
-                    DatasetRef(train.name, train.version),
-                    DatasetRef(holdout.name, holdout.version),
-                ],
-                run_id=run_id("split"),
-                parameters={"holdout": "0.166", "seed": "7"},
-                code_version="git:5be0c41",
-            ),
-            at(25, 2),
-        ),
-        (
-            TransformationRun(
-                "support/embed-tickets",
-                kind="EMBED",
-                inputs=[DatasetRef(train.name, train.version)],
-                outputs=[DatasetRef(embeddings.name, embeddings.version)],
-                run_id=run_id("embed"),
-                parameters={"model": "e5-base", "dim": "768"},
-                code_version="git:77aa310",
-            ),
-            at(26),
-        ),
-        (
-            TrainingRun(
-                "intent-classifier",
-                "3.5.0",
-                [train, holdout],
-                run_id=run_id("train-3.5.0"),
-                hyperparameters={"lr": "2e-5", "epochs": "5"},
-                code_version="git:8d41e07",
-                metrics={"f1": 0.927},
-            ),
-            at(27),
-        ),
-        (
-            TrainingRun(
-                "intent-classifier",
-                "3.5.1",
-                [train, DatasetRef("support/chat-transcripts", "v4", "train"), holdout],
-                run_id=run_id("train-3.5.1"),
-                hyperparameters={"lr": "1e-5", "epochs": "6"},
-                code_version="git:a91c3d2",
-                metrics={"f1": 0.931},
-            ),
-            at(40),
-        ),
-        (
-            TrainingRun(
-                "ticket-router",
-                "1.2.0",
-                [embeddings],
-                run_id=run_id("train-router-1.2.0"),
-                hyperparameters={"trees": "400"},
-                code_version="git:0c9d1e2",
-                metrics={"accuracy": 0.884},
-            ),
-            at(30),
-        ),
-        (
-            Deployment("prod/intent-api", "prod", "intent-classifier", "3.4.2", at(10), WINDOW[0]),
-            at(10),
-        ),
-        (
-            Deployment("prod/intent-api", "prod", "intent-classifier", "3.5.0", WINDOW[0], at(44)),
-            WINDOW[0],
-        ),
-        (Deployment("prod/intent-api", "prod", "intent-classifier", "3.5.1", at(44)), at(44)),
-        (Deployment("prod/ticket-router", "prod", "ticket-router", "1.2.0", at(33)), at(33)),
-    ]
-
-
-def incident() -> Tag:
-    return Tag(
-        BATCH,
-        "corrupted-labels",
-        incident_id=INCIDENT,
-        record_count=MISLABELLED,
-        window_start=WINDOW[0],
-        window_end=WINDOW[1],
-        reason=f"the vendor labelled {MISLABELLED:,} {CATEGORY} tickets as refund",
-    )
-
-
-@dataclass(frozen=True)
-class Prediction:
-    inference_id: str
-    model: str
-    version: str
-    deployment: str
-    output: str
-    customer: str
-    when: datetime
-
-    @property
-    def model_node(self) -> str:
-        return f"model:{self.model}@{self.version}"
-
-
-def serving(deployment: str, when: datetime) -> tuple[str, str]:
-    """The model version a deployment served at ``when`` in the story."""
-    if deployment == "prod/ticket-router":
-        return "ticket-router", "1.2.0"
-    if when < WINDOW[0]:
-        return "intent-classifier", "3.4.2"
-    return ("intent-classifier", "3.5.0") if when < at(44) else ("intent-classifier", "3.5.1")
-
-
-def predictions() -> list[Prediction]:
-    """Predictions from 20 February to 31 March: 60 a day at the intent API, and 40 a day at
-    the router once it serves, each about one of the customers."""
-    rng = random.Random(2041)
-    out = []
-    day = at(20)
-    n = 0
-    while day < at(60):
-        for deployment, per_day in (("prod/intent-api", 60), ("prod/ticket-router", 40)):
-            if deployment == "prod/ticket-router" and day < at(33):
-                continue
-            for _ in range(per_day):
-                when = day + timedelta(seconds=rng.randrange(86400))
-                model, version = serving(deployment, when)
-                n += 1
-                out.append(
-                    Prediction(
-                        f"demo-{n:06d}",
-                        model,
-                        version,
-                        deployment,
-                        rng.choice(CATEGORIES),
-                        f"customer-{rng.randrange(CUSTOMERS):05d}",
-                        when,
-                    )
-                )
-        day += DAY
-    return out
+PROGRESS_SECONDS = 5.0
+"""How often the demo says how far the worker got while it waits."""
 
 
 @dataclass
@@ -282,37 +58,37 @@ class DemoResult:
     recipe: Table | None = None
 
 
-def subject_key(settings: WorkerSettings) -> str:
-    return settings.subject_key.reveal() or DEMO_SUBJECT_KEY
+@dataclass(frozen=True)
+class Stored:
+    """How much of the story the store holds."""
+
+    predictions: int
+    expected: int
+    models_reached: int
+    """Model versions the incident has been carried to."""
+    unresolved: int
+    """Predictions not yet tied to the model version that made them."""
+
+    @property
+    def done(self) -> bool:
+        """True once every prediction is stored and resolved and the incident has reached
+        every affected model version."""
+        return (
+            self.predictions == self.expected
+            and self.models_reached == len(AFFECTED_MODELS)
+            and self.unresolved == 0
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"{self.predictions:,} of {self.expected:,} predictions stored, "
+            f"{self.unresolved:,} of them not yet tied to their model version; incident "
+            f"{INCIDENT} carried to {self.models_reached} of {len(AFFECTED_MODELS)} model versions"
+        )
 
 
-def emit_story(settings: WorkerSettings) -> int:
-    """Emit the story through the SDK (``settings`` with a subject key); returns how many
-    predictions it logged."""
-    preds = predictions()
-    with LineageClient.from_settings(settings, namespace="demo") as client:
-        for event, when in lineage_events():
-            client.emit(event, event_time=when)
-        customers = sorted({p.customer for p in preds})
-        client.emit_subject_links("dataset:support/tickets-raw@2026-02", customers)
-        with client.inference_logger() as log:
-            for p in preds:
-                log.log(
-                    p.inference_id,
-                    model=p.model,
-                    model_version=p.version,
-                    deployment=p.deployment,
-                    output=p.output,
-                    subject_id=p.customer,
-                    event_time=p.when,
-                )
-        client.emit(incident(), event_time=WINDOW[1] + DAY)
-    return len(preds)
-
-
-def stored(runner: QueryRunner, expected: int) -> bool:
-    """Whether the worker has stored every prediction and carried the incident to all three
-    model versions."""
+def stored(runner: QueryRunner, expected: int) -> Stored:
+    """How much of the story (``expected`` predictions) the store behind ``runner`` holds."""
     count = runner.run(
         "SELECT uniqExact(inference_id) FROM inferences WHERE startsWith(inference_id, 'demo-')"
     ).rows[0][0]
@@ -323,21 +99,88 @@ def stored(runner: QueryRunner, expected: int) -> bool:
     unresolved = runner.run(
         "SELECT count() FROM inferences WHERE startsWith(inference_id, 'demo-') AND resolved = 0"
     ).rows[0][0]
-    return bool(count == expected and reached == len(AFFECTED_MODELS) and unresolved == 0)
+    return Stored(int(count), expected, int(reached), int(unresolved))
 
 
-def wait_until_stored(settings: WorkerSettings, expected: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+@dataclass(frozen=True)
+class StoringWorker:
+    """The worker the demo waits for, watched so that the wait ends when it exits."""
+
+    pid: int
+    log_file: Path | None
+    """Its log, when the demo knows it (the local stack's worker)."""
+
+    def exited(self) -> bool:
+        return not processes.alive(self.pid)
+
+    def epitaph(self, progress: Stored | None) -> str:
+        """What to say when it exited before the story was stored."""
+        got = f" ({progress})" if progress is not None else ""
+        message = f"the worker (pid {self.pid}) exited before it had stored the demo{got}"
+        if self.log_file is None:
+            return f"{message}; its log says why"
+        tail = processes.log_tail(self.log_file)
+        return f"{message}. The end of its log, {self.log_file}:\n{tail}"
+
+
+def storing_worker(settings: WorkerSettings) -> StoringWorker | None:
+    """The worker that is to store the story: the local stack's (``lineage up``), else the
+    process that holds the embedded store; ``None`` with a ClickHouse server, whose workers
+    may run anywhere. With an embedded store that no worker holds, nothing would ever store
+    the story: that is an error saying how to start one."""
+    local = local_worker.status(settings)
+    if local.pid is not None:
+        return StoringWorker(local.pid, local.log_file)
+    url = settings.effective_clickhouse_url
+    owner = read_owner(url)
+    if owner is not None and owner.pid:
+        return StoringWorker(owner.pid, None)
+    if chdb_path(url) is None:
+        return None
+    raise LocalStackError(
+        "no worker runs to store the demo: start the local stack with `lineage up` (or a "
+        "worker with `lineage worker`), then run `lineage demo` again"
+    )
+
+
+def wait_until_stored(
+    settings: WorkerSettings,
+    expected: int,
+    timeout: float,
+    worker: StoringWorker | None,
+    say: Callable[[str], None],
+    every: float = PROGRESS_SECONDS,
+    open_runner: Callable[[WorkerSettings], AbstractContextManager[QueryRunner]] = query_runner,
+) -> None:
+    """Return once the store holds the whole story (:func:`stored`). Says how far it got
+    every ``every`` seconds; raises at once if ``worker`` exits, and after ``timeout``
+    seconds."""
+    started = time.monotonic()
+    next_word = started + every
+    progress: Stored | None = None
     while True:
-        with query_runner(settings) as runner:
-            if stored(runner, expected):
-                return
-        if time.monotonic() > deadline:
+        if worker is not None and worker.exited():
+            raise LocalStackError(worker.epitaph(progress))
+        try:
+            with open_runner(settings) as runner:
+                progress = stored(runner, expected)
+        except QueryError:
+            # A worker that is going away stops answering before its process is gone.
+            if worker is not None and worker.exited():
+                raise LocalStackError(worker.epitaph(progress)) from None
+            raise
+        if progress.done:
+            return
+        now = time.monotonic()
+        if now - started > timeout:
             raise ProcessorError(
-                f"the worker had not stored the demo within {timeout:.0f}s; is it running "
-                "(`lineage status`)? Its log is under the state folder's worker/."
+                f"the worker had not stored the demo within {timeout:.0f}s ({progress}); is it "
+                "running (`lineage status`)? Its log is under the state folder's worker/."
             )
-        time.sleep(0.5)
+        if now >= next_word:
+            say(f"  still waiting, {now - started:.0f} s: {progress}")
+            next_word = now + every
+        time.sleep(min(0.5, every))
 
 
 def _sql(query: str) -> str:
@@ -374,7 +217,10 @@ def run_demo(
     fmt: str = "table",
     timeout: float = 180.0,
 ) -> DemoResult:
-    """Emit the story, wait for the worker to store it, and answer its questions."""
+    """Emit the story, wait for the worker to store it (at most ``timeout`` seconds), and
+    answer its questions, printing each with ``say`` in ``fmt``."""
+    settings.resolve_bootstrap()  # no Kafka: said before anything else
+    worker = storing_worker(settings)
     key = subject_key(settings)
     story = settings.replace(subject_key=Secret(key))
     expected = emit_story(story)
@@ -382,8 +228,9 @@ def run_demo(
         f"emitted the story: {len(lineage_events())} lineage events, {expected:,} predictions "
         f"and incident {INCIDENT}, to {settings.topic_events} and {settings.topic_inferences}"
     )
-    say("waiting for the worker to store them ...")
-    wait_until_stored(settings, expected, timeout)
+    by = f" (pid {worker.pid})" if worker is not None else ""
+    say(f"waiting for the worker{by} to store them ...")
+    wait_until_stored(settings, expected, timeout, worker, say)
     result = DemoResult()
     with query_runner(settings) as runner:
 
@@ -433,3 +280,21 @@ def run_demo(
         "again on the corrected labels."
     )
     return result
+
+
+def cmd_demo(settings: WorkerSettings, args: argparse.Namespace) -> int:
+    run_demo(settings, say=say, fmt=args.format)
+    return EXIT_OK
+
+
+def register(add: Add) -> None:
+    """Add ``lineage demo`` to the ``lineage`` parser."""
+    demo = add(
+        "demo",
+        cmd_demo,
+        "The story from the field, with generated data through Kafka and the worker: a vendor "
+        "delivered 2,000 wrongly labelled records; find the model versions trained on them, "
+        "the category, the predictions and customers concerned, and the recipe to retrain. "
+        "Prints each answer with the command that gives it. Needs `lineage up`.",
+    )
+    demo.add_argument("--format", choices=FORMATS, default="table")

@@ -7,14 +7,19 @@ SVG is drawn by Graphviz's ``dot``, which `make` installs.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 from datetime import datetime
 
-from lineage_processors.answers.inputs import LATEST, require_node
-from lineage_processors.answers.runner import QueryRunner
+from lineage_collector.ids import parse_node_id
+from lineage_processors.answers.inputs import LATEST, check_depth, parse_time, require_node
+from lineage_processors.answers.runner import QueryRunner, query_runner
 from lineage_processors.answers.walk import Direction, walk
+from lineage_processors.cli.command import NODE_HELP, TIME_NOTE, Add
+from lineage_processors.cli.output import write_out
 from lineage_processors.errors import ProcessorError
+from lineage_processors.settings import WorkerSettings
 
 PICTURE_FORMATS = ("svg", "dot", "mermaid")
 SHAPES = {
@@ -96,8 +101,32 @@ def to_svg(dot_source: str) -> str:
 def picture(
     runner: QueryRunner, node: str, fmt: str = "svg", depth: int = 3, as_of: datetime = LATEST
 ) -> str:
+    """The lineage within ``depth`` steps of ``node`` as it was at ``as_of``, in ``fmt``."""
     center, edges = neighbourhood(runner, node, depth, as_of)
     if fmt == "mermaid":
         return to_mermaid(center, edges)
     source = to_dot(center, edges)
     return source if fmt == "dot" else to_svg(source)
+
+
+def cmd_graph(settings: WorkerSettings, args: argparse.Namespace) -> int:
+    parse_node_id(args.node)  # bad input is said before the store is looked for
+    check_depth(args.depth)
+    as_of = parse_time("--as-of", args.as_of)
+    with query_runner(settings) as runner:
+        text = picture(runner, args.node, args.format, args.depth, as_of)
+    return write_out(text, args.output)
+
+
+def register(add: Add) -> None:
+    """Add ``lineage graph`` to the ``lineage`` parser."""
+    graph = add(
+        "graph",
+        cmd_graph,
+        "A picture of the lineage around NODE: SVG (drawn by Graphviz), DOT or Mermaid.",
+    )
+    graph.add_argument("node", metavar="NODE", help=NODE_HELP)
+    graph.add_argument("--format", choices=PICTURE_FORMATS, default="svg")
+    graph.add_argument("--depth", type=int, default=3, help="hops each way (default 3)")
+    graph.add_argument("--as-of", metavar="TIME", help=f"the graph as it was then ({TIME_NOTE})")
+    graph.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")

@@ -8,22 +8,33 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import importlib.metadata
 import logging
 import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from lineage_collector.errors import ConfigError, LineageError, NodeIdError
 from lineage_collector.log_hygiene import RepeatFilter
 from lineage_collector.security import redact_in_logs
-from lineage_processors.cli import questions
+from lineage_processors.cli import demo, graph, questions, stack
+from lineage_processors.cli.command import (
+    EXIT_BAD_INPUT,
+    EXIT_FAIL,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    Handler,
+)
+from lineage_processors.cli.output import say
 from lineage_processors.errors import NotFoundError, ProcessorError, QueryError
-from lineage_processors.local import worker as local_worker
+from lineage_processors.local.state import with_state_dir
 from lineage_processors.settings import WorkerSettings, settings_table
 
-EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_NOT_RUNNING, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+DISTRIBUTION = "lineage-collector"
+CREATING = frozenset({"up", "worker"})
+"""The commands that create the state folder if there is none (see
+:mod:`lineage_processors.local.state`); the others only read what is there."""
 
 EPILOG = """\
 examples:
@@ -36,7 +47,9 @@ examples:
   lineage sql "SELECT kind, count() FROM nodes GROUP BY kind" --format csv
   lineage down                                 stop what `up` started
 
-WorkerSettings come from LINEAGE_* environment variables; `lineage settings` lists them all.
+Settings come from LINEAGE_* environment variables; `lineage settings` lists them all.
+The state folder is LINEAGE_STATE_DIR, else the nearest .lineage folder here or above, else
+~/.local/state/lineage-collector; `lineage status` shows which.
 """
 
 
@@ -57,82 +70,6 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-def _say(message: str) -> None:
-    print(message, flush=True)
-
-
-def cmd_up(settings: WorkerSettings, args: argparse.Namespace) -> int:
-    from lineage_processors.local.kafka_cluster import LocalKafkaCluster
-    from lineage_processors.worker.topics import ensure_topics
-
-    started = time.monotonic()
-    if args.brokers is not None:
-        settings = settings.replace(kafka_brokers=args.brokers)
-    if settings.kafka_bootstrap:
-        bootstrap = settings.kafka_bootstrap
-        _say(f"using the Kafka cluster at {bootstrap} (LINEAGE_KAFKA_BOOTSTRAP)")
-    else:
-        kafka = LocalKafkaCluster.from_settings(settings)
-        bootstrap = kafka.up(progress=_say)
-        logs = ", ".join(str(node.log_file) for node in kafka.status().nodes)
-        _say(f"kafka: running at {bootstrap} (log{'s' if len(kafka.nodes) > 1 else ''} {logs})")
-    created = ensure_topics(settings, bootstrap)
-    if created:
-        _say(f"topics created: {', '.join(created)}")
-    if not args.no_worker:
-        env = {**os.environ, **settings.to_env()}
-        worker = local_worker.start(settings, env)
-        _say(
-            f"worker: running, pid {worker.pid}, queries at {worker.query_url} "
-            f"(log {worker.log_file})"
-        )
-    _say(f"up in {time.monotonic() - started:.1f}s")
-    return EXIT_OK
-
-
-def cmd_down(settings: WorkerSettings, args: argparse.Namespace) -> int:
-    from lineage_processors.local.kafka_cluster import LocalKafkaCluster
-
-    if local_worker.stop(settings):
-        _say("worker: stopped")
-    if settings.kafka_bootstrap:
-        _say("kafka: external cluster (LINEAGE_KAFKA_BOOTSTRAP), left running")
-        return EXIT_OK
-    # Whichever runs, one broker or three: `down` needs no --brokers.
-    kafka = LocalKafkaCluster.from_settings(settings)
-    _say("kafka: stopped" if kafka.down() else "kafka: was not running")
-    return EXIT_OK
-
-
-def cmd_status(settings: WorkerSettings, args: argparse.Namespace) -> int:
-    from lineage_processors.local.kafka_cluster import LocalKafkaCluster
-
-    if settings.kafka_bootstrap:
-        kafka_up = True
-        _say(f"kafka: external cluster at {settings.kafka_bootstrap}")
-    else:
-        kafka = LocalKafkaCluster.running_in(settings)
-        nodes = kafka.status().nodes
-        kafka_up = all(ks.running for ks in nodes)
-        if len(nodes) > 1:
-            running = sum(ks.running for ks in nodes)
-            _say(f"kafka: {running} of {len(nodes)} brokers running")
-        for node_id, ks in enumerate(nodes, 1):
-            name = f"kafka node {node_id}" if len(nodes) > 1 else "kafka"
-            _say(
-                f"{name}: running, pid {ks.pid}, at {ks.bootstrap} (log {ks.log_file})"
-                if ks.running
-                else f"{name}: not running (log {ks.log_file})"
-            )
-    ws = local_worker.status(settings)
-    _say(
-        f"worker: running, pid {ws.pid}, queries at {ws.query_url} (log {ws.log_file})"
-        if ws.running
-        else "worker: not running"
-    )
-    return EXIT_OK if kafka_up and ws.running else EXIT_NOT_RUNNING
-
-
 def cmd_worker(settings: WorkerSettings, args: argparse.Namespace) -> int:
     from lineage_processors.worker.app import run_worker
     from lineage_processors.worker.memory import lean_worker_process
@@ -151,26 +88,34 @@ def cmd_bench(settings: WorkerSettings, args: argparse.Namespace) -> int:
     if args.what == "queries":
         from lineage_processors.bench.queries import bench_queries
 
-        result = bench_queries(settings, args.scale, args.repeats, fresh=args.fresh, say=_say)
+        result = bench_queries(settings, args.scale, args.repeats, fresh=args.fresh, say=say)
     elif args.what == "sdk":
-        result = sdk.bench_sdk(settings, args.events, say=_say)
+        result = sdk.bench_sdk(settings, args.events, say=say)
     elif args.rate is not None:
         from lineage_processors.bench.freshness import bench_freshness
 
-        result = bench_freshness(settings, args.kind, args.rate, args.seconds, say=_say)
+        result = bench_freshness(settings, args.kind, args.rate, args.seconds, say=say)
     else:
         if args.with_reads:
-            result = ingest.bench_ingest_with_reads(settings, args.events, args.kind, say=_say)
+            result = ingest.bench_ingest_with_reads(settings, args.events, args.kind, say=say)
         else:
-            result = ingest.bench_ingest(settings, args.events, args.kind, say=_say)
-    _say("")
-    _say(result.render())
+            result = ingest.bench_ingest(settings, args.events, args.kind, say=say)
+    say("")
+    say(result.render())
     return EXIT_OK
 
 
 def cmd_settings(settings: WorkerSettings, args: argparse.Namespace) -> int:
-    _say(settings_table())
+    say(settings_table())
     return EXIT_OK
+
+
+def version() -> str:
+    """The installed version of the project."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,35 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(
-        name: str, handler: Callable[[WorkerSettings, argparse.Namespace], int], help_text: str
-    ) -> argparse.ArgumentParser:
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
         return p
 
-    up = add(
-        "up",
-        cmd_up,
-        "Start the local stack: a Kafka broker, or three with --brokers 3 (provisioned on "
-        "first use), and a worker in the background. Running it again is harmless.",
-    )
-    up.add_argument("--no-worker", action="store_true", help="start Kafka only")
-    up.add_argument(
-        "--brokers",
-        type=int,
-        choices=(1, 3),
-        help="local Kafka brokers: 1, or 3 (topics with 3 replicas, min.insync.replicas 2); "
-        "default LINEAGE_KAFKA_BROKERS, else 1",
-    )
-    add("down", cmd_down, "Stop the local worker and Kafka brokers started by `lineage up`.")
-    add(
-        "status",
-        cmd_status,
-        "Show whether the local Kafka brokers and worker run (exit 3 if not).",
-    )
+    stack.register(add)
     worker = add(
         "worker",
         cmd_worker,
@@ -222,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="log to this file instead of stderr, rotated at LINEAGE_LOG_MAX_BYTES "
         "(LINEAGE_LOG_BACKUPS kept), with the process's stdout and stderr",
     )
+    demo.register(add)
     questions.register(add)
+    graph.register(add)
     bench = add(
         "bench",
         cmd_bench,
@@ -276,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = WorkerSettings.from_env()
+        settings = with_state_dir(
+            WorkerSettings.from_env(), os.environ, Path.cwd(), creating=args.command in CREATING
+        )
         # Passwords and keys never reach a log line, whoever writes it.
         redact_in_logs(settings.secret_values())
         stderr = logging.StreamHandler()

@@ -1,16 +1,61 @@
-"""Print a :class:`Table`, or an answer in several sections, as aligned text, JSON or CSV."""
+"""How ``lineage`` prints: a :class:`Table`, or an answer in several sections, as aligned
+text, JSON or CSV on stdout; what is not data (empty answers, notes, progress of the local
+stack) as lines on stderr or stdout."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from lineage_processors.answers.runner import Table
 from lineage_processors.answers.sections import Answer
+from lineage_processors.cli.command import EXIT_OK
 
 FORMATS = ("table", "json", "csv")
+
+
+def say(message: str) -> None:
+    """A line on stdout, at once (progress must show while the command waits)."""
+    print(message, flush=True)
+
+
+def note(message: str) -> None:
+    """A line on stderr: what is not data, so that stdout stays parseable."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def show(table: Table, fmt: str, empty: str) -> int:
+    """Print ``table``; when it has no rows, say ``empty`` instead (exit status 0)."""
+    if not table.rows:
+        note(empty)
+        return EXIT_OK
+    say(render(table, fmt))
+    return EXIT_OK
+
+
+def show_answer(answer: Answer, fmt: str) -> int:
+    """Print every section of ``answer``; its notes go to stderr unless they are part of a
+    table answer."""
+    if answer.sections:
+        say(render_answer(answer if fmt == "table" else Answer(answer.sections), fmt))
+    if fmt != "table" or not answer.sections:
+        for line in answer.notes:
+            note(line)
+    return EXIT_OK
+
+
+def write_out(text: str, output: str | None) -> int:
+    """Write ``text`` to the file ``output``, or to stdout without one."""
+    if output:
+        Path(output).write_text(text)
+        note(f"written to {output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
 
 
 def _cell(value: Any) -> str:

@@ -1,18 +1,16 @@
 """The question commands of ``lineage``: upstream, downstream, impact, attribution, diff,
-subject, report, recipe, graph, sql and demo.
+subject, report, recipe and sql.
 
 Each reads the store through :func:`lineage_processors.answers.runner.query_runner` (a running
-worker's read-only endpoint, or the store itself), prints its answer as a table, JSON or
-CSV, and says plainly when the answer is empty.
+worker's read-only endpoint, or the store itself; never a store made up on the spot), prints
+its answer as a table, JSON or CSV, and says plainly when the answer is empty.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
-from pathlib import Path
 
+from lineage_collector.ids import parse_node_id
 from lineage_collector.subjects import Pseudonymizer
 from lineage_processors.answers.inputs import (
     MAX_DEPTH,
@@ -22,57 +20,16 @@ from lineage_processors.answers.inputs import (
     parse_time,
     require_node,
 )
-from lineage_processors.answers.runner import Table, query_runner
-from lineage_processors.answers.sections import Answer
-from lineage_processors.cli.output import FORMATS, render, render_answer
+from lineage_processors.answers.runner import query_runner
+from lineage_processors.cli.command import EXIT_OK, NODE_HELP, TIME_NOTE, Add
+from lineage_processors.cli.output import FORMATS, note, render, say, show, show_answer, write_out
 from lineage_processors.settings import WorkerSettings
-
-Handler = Callable[[WorkerSettings, argparse.Namespace], int]
-Add = Callable[[str, Handler, str], argparse.ArgumentParser]
-
-EXIT_OK = 0
-NODE_HELP = "node id, e.g. model:intent-classifier@3.4.2 or dataset:support/tickets@v8"
-TIME_NOTE = "ISO 8601, UTC unless a zone is given, e.g. 2026-03-01 or 2026-03-01T12:30:00Z"
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-def note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def show(table: Table, fmt: str, empty: str) -> int:
-    """Print ``table``; when it has no rows, say ``empty`` instead (exit status 0)."""
-    if not table.rows:
-        note(empty)
-        return EXIT_OK
-    say(render(table, fmt))
-    return EXIT_OK
-
-
-def show_answer(answer: Answer, fmt: str) -> int:
-    if answer.sections:
-        say(render_answer(answer if fmt == "table" else Answer(answer.sections), fmt))
-    if fmt != "table" or not answer.sections:
-        for line in answer.notes:
-            note(line)
-    return EXIT_OK
-
-
-def write_out(text: str, output: str | None) -> int:
-    if output:
-        Path(output).write_text(text)
-        note(f"written to {output}")
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
 
 
 def cmd_walk(settings: WorkerSettings, args: argparse.Namespace) -> int:
     from lineage_processors.answers.walk import downstream, upstream
 
+    parse_node_id(args.node)  # bad input is said before the store is looked for
     check_depth(args.depth)
     as_of = parse_time("--as-of", args.as_of)
     relations = check_relations(args.relation)
@@ -136,16 +93,6 @@ def cmd_recipe(settings: WorkerSettings, args: argparse.Namespace) -> int:
     return show(table, args.format, f"no run is recorded in the lineage of {args.model}")
 
 
-def cmd_graph(settings: WorkerSettings, args: argparse.Namespace) -> int:
-    from lineage_processors.cli.graph import picture
-
-    check_depth(args.depth)
-    as_of = parse_time("--as-of", args.as_of)
-    with query_runner(settings) as runner:
-        text = picture(runner, args.node, args.format, args.depth, as_of)
-    return write_out(text, args.output)
-
-
 def cmd_sql(settings: WorkerSettings, args: argparse.Namespace) -> int:
     with query_runner(settings) as runner:
         table = runner.run(args.query)
@@ -155,25 +102,8 @@ def cmd_sql(settings: WorkerSettings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(settings: WorkerSettings, args: argparse.Namespace) -> int:
-    from lineage_processors.cli.demo import run_demo
-
-    run_demo(settings, say=say, fmt=args.format)
-    return EXIT_OK
-
-
 def register(add: Add) -> None:
     """Add the question commands to the ``lineage`` parser."""
-    demo = add(
-        "demo",
-        cmd_demo,
-        "The story from the field, with generated data through Kafka and the worker: a vendor "
-        "delivered 2,000 wrongly labelled records; find the model versions trained on them, "
-        "the category, the predictions and customers concerned, and the recipe to retrain. "
-        "Prints each answer with the command that gives it. Needs `lineage up`.",
-    )
-    demo.add_argument("--format", choices=FORMATS, default="table")
-
     for name, text in (
         ("upstream", "Everything NODE was made from, nearest first."),
         ("downstream", "Everything made from NODE, nearest first."),
@@ -265,17 +195,6 @@ def register(add: Add) -> None:
         "dataset:support/vendor-labels@v1=dataset:support/vendor-labels@v2",
     )
     rec.add_argument("--format", choices=FORMATS, default="table")
-
-    graph = add(
-        "graph",
-        cmd_graph,
-        "A picture of the lineage around NODE: SVG (drawn by Graphviz), DOT or Mermaid.",
-    )
-    graph.add_argument("node", metavar="NODE", help=NODE_HELP)
-    graph.add_argument("--format", choices=("svg", "dot", "mermaid"), default="svg")
-    graph.add_argument("--depth", type=int, default=3, help="hops each way (default 3)")
-    graph.add_argument("--as-of", metavar="TIME", help=f"the graph as it was then ({TIME_NOTE})")
-    graph.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
 
     sql = add(
         "sql",

@@ -26,17 +26,15 @@ import contextlib
 import importlib
 import os
 import shutil
-import signal
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lineage_processors.local.worker import start_detached
+from lineage_processors.local import processes
+from lineage_processors.local.ports import HOST
 
-HOST = "127.0.0.1"
 _PID = "clickhouse.pid"
 _PORT = "http_port"
 _LOG = "clickhouse.log"
@@ -120,7 +118,7 @@ class LocalClickHouse:
         users_d.mkdir(parents=True)
         for user in self.users:
             shutil.copyfile(user, users_d / user.name)
-        return start_detached(
+        return processes.start_detached(
             [_MARK, str(self.folder)],
             env={**os.environ, **self.environment},
             log_file=self.log_file,
@@ -136,13 +134,12 @@ class LocalClickHouse:
         pid = self.pid()
         if pid is None:
             return False
-        _ask_to_stop(self.folder / _STOP)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _is_server(pid, self.folder):
-            time.sleep(0.1)
-        if _is_server(pid, self.folder):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        processes.stop(
+            pid,
+            running=lambda: _is_server(pid, self.folder),
+            ask=lambda: _ask_to_stop(self.folder / _STOP),
+            timeout=timeout,
+        )
         for done in (_PID, _PORT):
             (self.folder / done).unlink(missing_ok=True)
         return True
@@ -217,12 +214,9 @@ def _ask_to_stop(pipe: Path) -> None:
 
 
 def _is_server(pid: int, folder: Path) -> bool:
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
     # A pid file can outlive its process; only this folder's server counts.
-    return _MARK.encode() in args and str(folder).encode() in args
+    args = processes.command_line(pid) or []
+    return _MARK in args and str(folder) in args
 
 
 def _pings(url: str) -> bool:

@@ -36,7 +36,9 @@ from lineage_collector.config import LOCAL_SECURITY_FILE, read_local_security
 from lineage_collector.errors import ConfigError
 from lineage_collector.security import KafkaSecurity
 from lineage_processors.errors import LocalStackError
-from lineage_processors.local.process import HOST, LocalService, Readiness, deploy_folder, require
+from lineage_processors.local.ports import HOST
+from lineage_processors.local.process import LocalService, Readiness
+from lineage_processors.local.scripts import deploy_folder, require
 from lineage_processors.settings import WorkerSettings
 
 DEFAULT_DEPLOY_DIR = deploy_folder()

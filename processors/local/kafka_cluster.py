@@ -28,7 +28,9 @@ from pathlib import Path
 
 from lineage_processors.errors import LocalStackError
 from lineage_processors.local.kafka import KafkaStatus, LocalKafka
-from lineage_processors.local.process import HOST, Launched, require
+from lineage_processors.local.ports import HOST, write_atomically
+from lineage_processors.local.process import Launched
+from lineage_processors.local.scripts import require
 from lineage_processors.settings import WorkerSettings
 
 BROKER_COUNTS = (1, 3)
@@ -190,10 +192,7 @@ class LocalKafkaCluster:
                 _stop(started_now)
                 raise
         bootstrap = ",".join(addresses)
-        # Through a temporary file: readers (the CLI, the SDK) never see half of it.
-        written = self.bootstrap_file.with_name(".bootstrap.tmp")
-        written.write_text(bootstrap + "\n")
-        written.replace(self.bootstrap_file)
+        write_atomically(self.bootstrap_file, bootstrap + "\n")
         return bootstrap
 
     def start_node(self, node_id: int, progress: Callable[[str], None] = print) -> str:

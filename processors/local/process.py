@@ -7,40 +7,38 @@ a start script starts the JVM detached and prints its pid, a stop script stops i
 :class:`LocalService` drives them: it picks free ports and keeps them in ``ports.json`` across
 restarts, recognises the running JVM by its command line rather than trusting a pid file,
 waits until the service answers, and turns every expected failure into a
-:class:`~lineage_processors.errors.LocalStackError` that says what to do.
+:class:`~lineage_processors.errors.LocalStackError` that says what to do. The scripts are run
+by :mod:`lineage_processors.local.scripts`, the ports kept by
+:mod:`lineage_processors.local.ports`.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-import fcntl
-import json
-import os
-import re
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from lineage_processors.errors import LocalStackError
+from lineage_processors.local.ports import HOST, KeptPorts, taken_port, write_atomically
+from lineage_processors.local.processes import command_line, log_tail
+from lineage_processors.local.scripts import (
+    PROVISION_NOT_DONE,
+    PROVISION_SCRIPT,
+    Scripts,
+    failure,
+    require,
+)
+from lineage_processors.local.state import locked
 
-HOST = "127.0.0.1"
-
-PROVISION_SCRIPT = "provision.sh"
-_PROVISION_NOT_DONE = 3  # provision.sh --check: the service is not in the cache yet
-_PROGRESS_PREFIX = "==> "
 # A clean shutdown of an idle service takes well under a second; a loaded Kafka broker flushes
 # its logs first, which is worth waiting for rather than recovering them at the next start.
 # The bound only matters for a wedged JVM.
 _STOP_TIMEOUT_S = 30
-_PORT_RELEASE_S = 3.0
-_LOG_TAIL_LINES = 15
-_STACK_FRAME = re.compile(r"\s+(at |\.\.\. \d+ more)")
 
 
 @dataclass(frozen=True)
@@ -106,8 +104,9 @@ class LocalService(abc.ABC):
         self.cache_dir = cache_dir.expanduser().resolve()
         self.deploy_dir = deploy_dir.expanduser().resolve()
         self.start_timeout = start_timeout
-        scripts = (PROVISION_SCRIPT, self.START_SCRIPT, self.STOP_SCRIPT)
-        missing = [name for name in scripts if not (self.deploy_dir / name).is_file()]
+        self._scripts = Scripts(self.deploy_dir)
+        self._kept = KeptPorts(self.state_dir, self.PORT_KEYS)
+        missing = self._scripts.missing((PROVISION_SCRIPT, self.START_SCRIPT, self.STOP_SCRIPT))
         if missing:
             raise LocalStackError(self._scripts_missing(", ".join(missing)))
 
@@ -150,7 +149,7 @@ class LocalService(abc.ABC):
 
     @property
     def _ports_file(self) -> Path:
-        return self.state_dir / "ports.json"
+        return self._kept.file
 
     @property
     def _config_file(self) -> Path:
@@ -163,14 +162,14 @@ class LocalService(abc.ABC):
 
         Only the first call downloads (and needs ``mvn``); later ones return at once.
         """
-        done = self._run_script(PROVISION_SCRIPT, "--check", str(self.cache_dir), check=False)
+        done = self._scripts.run(PROVISION_SCRIPT, "--check", str(self.cache_dir), check=False)
         if done.returncode == 0:
             return Path(done.stdout.strip())
-        if done.returncode != _PROVISION_NOT_DONE:
-            raise LocalStackError(_script_failure(PROVISION_SCRIPT, done.stderr))
+        if done.returncode != PROVISION_NOT_DONE:
+            raise LocalStackError(failure(PROVISION_SCRIPT, done.stderr))
         require("mvn", self.MVN_HINT)
         require("java", self.JAVA_HINT)
-        return self._download(progress)
+        return self._scripts.download(self.cache_dir, progress)
 
     def up(self, progress: Callable[[str], None] = print) -> str:
         """Start the service unless it already runs; return its address.
@@ -208,7 +207,7 @@ class LocalService(abc.ABC):
         """
         self._wait_until_ready(launched.pid, launched.port, started_here=launched.started)
         address = self._address(launched.port)
-        _write_atomically(self._address_file, address + "\n")
+        write_atomically(self._address_file, address + "\n")
         label = self.LABEL[:1].upper() + self.LABEL[1:]
         if launched.started:
             progress(f"{label} is up at {address} (pid {launched.pid}, log {self.log_file})")
@@ -230,7 +229,7 @@ class LocalService(abc.ABC):
         ports = self._ports()
         address = self._address(ports[0])
         progress(f"Starting {self.LABEL} at {address} (state in {self.state_dir})")
-        started = self._run_script(
+        started = self._scripts.run(
             self.START_SCRIPT,
             str(provisioned),
             str(self.state_dir),
@@ -254,7 +253,7 @@ class LocalService(abc.ABC):
         if not self.state_dir.is_dir():
             return False
         with self._lock():
-            stopped = self._run_script(
+            stopped = self._scripts.run(
                 self.STOP_SCRIPT,
                 str(self.state_dir),
                 str(_STOP_TIMEOUT_S),
@@ -273,19 +272,14 @@ class LocalService(abc.ABC):
         pid = self._running_pid()
         if pid is None:
             return None, None
-        ports = self._read_ports()
+        ports = self._kept.read()
         return pid, self._address(ports[0]) if ports else None
 
     # -- processes -------------------------------------------------------------------------
 
     def _is_ours(self, pid: int) -> bool:
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return False
-        # A zombie's command line is empty, so it does not count: it has exited already.
-        args = raw.decode(errors="replace").split("\0")
-        if not args or Path(args[0]).name != "java":
+        args = command_line(pid)
+        if args is None or Path(args[0]).name != "java":
             return False
         return self._is_our_command_line(args)
 
@@ -309,7 +303,7 @@ class LocalService(abc.ABC):
             if not self._is_ours(pid):
                 raise LocalStackError(
                     f"The {self.KIND} (pid {pid}) exited while starting. "
-                    f"The end of its log, {self.log_file}:\n{self._log_tail()}"
+                    f"The end of its log, {self.log_file}:\n{log_tail(self.log_file)}"
                 )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -318,10 +312,10 @@ class LocalService(abc.ABC):
                 return
             time.sleep(min(0.1, max(remaining, 0.0)))
 
-        tail = self._log_tail()
+        tail = log_tail(self.log_file)
         if started_here:
             # Leave no half-started service behind; the next `up` starts afresh.
-            self._run_script(self.STOP_SCRIPT, str(self.state_dir), "5", check=False)
+            self._scripts.run(self.STOP_SCRIPT, str(self.state_dir), "5", check=False)
             what = "It has been stopped again"
         else:
             what = "It is still running; stop it with `lineage down`"
@@ -331,27 +325,7 @@ class LocalService(abc.ABC):
             f"{self.TIMEOUT_SETTING}. The end of its log, {self.log_file}:\n{tail}"
         )
 
-    def _log_tail(self) -> str:
-        try:
-            with self.log_file.open("rb") as log:
-                log.seek(0, os.SEEK_END)
-                log.seek(max(0, log.tell() - 64 * 1024))
-                lines = log.read().decode(errors="replace").splitlines()
-        except OSError:
-            return "    (no log was written)"
-        # Java stack frames push the message that names the cause out of a short tail.
-        kept = [line for line in lines if line.strip() and not _STACK_FRAME.match(line)]
-        tail = kept[-_LOG_TAIL_LINES:]
-        return "\n".join(f"    {line}" for line in tail) or "    (the log is empty)"
-
     # -- ports -----------------------------------------------------------------------------
-
-    def _read_ports(self) -> tuple[int, ...] | None:
-        try:
-            stored = json.loads(self._ports_file.read_text())
-            return tuple(int(stored[key]) for key in self.PORT_KEYS)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
 
     def kept_ports(self, avoid: Collection[int] = ()) -> tuple[int, ...]:
         """The ports kept for this state folder's service (in ``PORT_KEYS`` order); free ones,
@@ -360,31 +334,18 @@ class LocalService(abc.ABC):
         Kept across restarts so that clients holding the address find the service again
         after ``lineage down`` and ``lineage up``.
         """
-        stored = self._read_ports()
-        if stored is not None:
-            return stored
-        ports = tuple(_free_ports(len(self.PORT_KEYS), avoid))
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(
-            self._ports_file, json.dumps(dict(zip(self.PORT_KEYS, ports, strict=True))) + "\n"
-        )
-        return ports
+        return self._kept.keep(avoid)
 
     def _ports(self) -> tuple[int, ...]:
         """The ports the service is to listen on now: the kept ones, each free again."""
         ports = self.kept_ports()
-        # A JVM killed a moment ago holds its listeners until its last thread has exited,
-        # a little after it stopped counting as running: give that a few seconds.
-        deadline = time.monotonic() + _PORT_RELEASE_S
-        for port in ports:
-            while not _bindable(port):
-                if time.monotonic() >= deadline:
-                    raise LocalStackError(self._port_taken(port))
-                time.sleep(0.05)
+        taken = taken_port(ports)
+        if taken is not None:
+            raise LocalStackError(self._port_taken(taken))
         return ports
 
     def _port_of_running(self, pid: int) -> int:
-        ports = self._read_ports()
+        ports = self._kept.read()
         if ports is None:
             raise LocalStackError(
                 f"A {self.KIND} of {self.state_dir} is running (pid {pid}) but its ports "
@@ -392,123 +353,6 @@ class LocalService(abc.ABC):
             )
         return ports[0]
 
-    # -- scripts ---------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self) -> AbstractContextManager[None]:
         # Two `lineage up` at once must not start two services on one state folder.
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with (self.state_dir / ".lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
-
-    def _run_script(
-        self,
-        name: str,
-        *args: str,
-        check: bool = True,
-        timeout: float = 600.0,
-        env: Mapping[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        try:
-            done = subprocess.run(
-                [_bash(), str(self.deploy_dir / name), *args],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                env=env,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise LocalStackError(f"{name} could not be run: {exc}") from exc
-        if check and done.returncode != 0:
-            raise LocalStackError(_script_failure(name, done.stderr))
-        return done
-
-    def _download(self, progress: Callable[[str], None]) -> Path:
-        """Run provision.sh for real, passing its progress lines on as they come."""
-        script = str(self.deploy_dir / PROVISION_SCRIPT)
-        messages: list[str] = []
-        try:
-            with subprocess.Popen(
-                [_bash(), script, str(self.cache_dir)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            ) as proc:
-                assert proc.stderr is not None and proc.stdout is not None
-                # stdout carries one line (the provisioned folder), so reading stderr to the
-                # end first cannot block on a full stdout pipe.
-                for line in proc.stderr:
-                    if line.startswith(_PROGRESS_PREFIX):
-                        progress(line[len(_PROGRESS_PREFIX) :].rstrip())
-                    else:
-                        messages.append(line)
-                out = proc.stdout.read()
-                returncode = proc.wait()
-        except OSError as exc:
-            raise LocalStackError(f"{PROVISION_SCRIPT} could not be run: {exc}") from exc
-        if returncode != 0 or not out.strip():
-            raise LocalStackError(_script_failure(PROVISION_SCRIPT, "".join(messages)))
-        return Path(out.strip().splitlines()[-1])
-
-
-def require(tool: str, hint: str) -> None:
-    """Raise :class:`LocalStackError` with ``hint`` unless ``tool`` is on PATH."""
-    if shutil.which(tool) is None:
-        raise LocalStackError(hint)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # Readers (the CLI, the SDK) must never see a half-written file.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def deploy_folder() -> Path:
-    """The scripts and Maven files of the local services: installed with the package, or the
-    repository's ``deploy/local`` when running from a checkout."""
-    installed = Path(__file__).resolve().parent / "deploy"
-    return (
-        installed
-        if installed.is_dir()
-        else Path(__file__).resolve().parents[2] / "deploy" / "local"
-    )
-
-
-def _bash() -> str:
-    # Looked up on PATH like any tool, but a PATH without bash still finds the system's.
-    return shutil.which("bash") or "/bin/bash"
-
-
-def _script_failure(name: str, stderr: str) -> str:
-    detail = stderr.strip() or "(it printed nothing)"
-    return f"{name} failed:\n{detail}"
-
-
-def _bindable(port: int) -> bool:
-    """True if a listener could bind ``127.0.0.1:port`` now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # As the JVM does: connections of a just-stopped service lingering in TIME_WAIT do not
-        # block the port, a live listener does.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_ports(count: int, avoid: Collection[int] = ()) -> list[int]:
-    """Distinct ports free on 127.0.0.1 now, chosen by the kernel, none of ``avoid``."""
-    # All sockets stay open until every port is known, so the kernel cannot hand out one twice.
-    with contextlib.ExitStack() as stack:
-        ports: list[int] = []
-        while len(ports) < count:
-            probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            probe.bind((HOST, 0))
-            port = int(probe.getsockname()[1])
-            if port not in avoid:
-                ports.append(port)
-    return ports
+        return locked(self.state_dir)

@@ -31,7 +31,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from lineage_processors.local.process import HOST, LocalService, Readiness, deploy_folder
+from lineage_processors.local.ports import HOST
+from lineage_processors.local.process import LocalService, Readiness
+from lineage_processors.local.scripts import deploy_folder
 
 API_PATH = "/apis/ccompat/v7"
 DEFAULT_DEPLOY_DIR = deploy_folder() / "registry"

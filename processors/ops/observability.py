@@ -60,11 +60,16 @@ def install(
             # and Prometheus' text format names one.
             return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
+    alive: dict[str, str] = {"status": "alive"}
+    if settings.worker_instance:
+        # How `lineage up` tells its own worker from any other server on the port.
+        alive["instance"] = settings.worker_instance
+
     class HealthView(View):
         """Alive: the event loop answers. Kubernetes restarts a worker that does not."""
 
         async def get(self, request: Request) -> Response:
-            return self.json({"status": "alive"})
+            return self.json(alive)
 
     class ReadyView(View):
         """Ready: Kafka and ClickHouse both answer, and the worker's writes have not been

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from lineage_processors.cli.demo import (
+from lineage_processors.cli.demo_story import (
     AFFECTED_MODELS,
     BATCH,
     CATEGORY,
@@ -22,6 +22,8 @@ def test_demo_tells_the_vendor_story_with_exact_figures(
 ) -> None:
     out = run_cli(settings, "demo", timeout=300)
     assert out.returncode == 0, out.stderr + worker.log()
+    assert worker.proc is not None
+    assert f"waiting for the worker (pid {worker.proc.pid}) to store them ..." in out.stdout
     routed = [
         p
         for p in predictions()

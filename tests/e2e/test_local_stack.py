@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 from pathlib import Path
 
 from lineage_processors.settings import WorkerSettings
-from tests.conftest import free_port, run_cli
+from tests.conftest import REPO, child_env
+from tests.processors.cli.conftest import lineage_in
+from tests.processors.local.impostor import impostor
 
 
 def processes_using(folder: Path) -> list[int]:
@@ -33,38 +37,58 @@ def cmdline(pid: int) -> bytes:
 def test_up_twice_demo_down_leaves_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     key = "local-stack-subject-key-" + "k" * 16
-    settings = WorkerSettings(
-        state_dir=state, worker_port=free_port(), topic_partitions=2, subject_key=key
-    )
-    first = run_cli(settings, "up", timeout=300)
+    settings = WorkerSettings(state_dir=state, topic_partitions=2, subject_key=key)
+    # As a user runs it: no LINEAGE_WORKER_PORT, so the worker gets a free port of its own,
+    # whatever holds the default one.
+    env = child_env(settings)
+    del env["LINEAGE_WORKER_PORT"]
+
+    def lineage(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return lineage_in(REPO, *args, env=env, timeout=timeout)
+
+    with contextlib.ExitStack() as default_port:
+        with contextlib.suppress(OSError):  # if something holds it already, so much the better
+            default_port.enter_context(impostor(WorkerSettings().worker_port))
+        first = lineage("up", timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "kafka: running at 127.0.0.1:" in first.stdout
+    bootstrap = (state / "kafka" / "bootstrap").read_text().strip()
+    worker_url = (state / "worker" / "url").read_text().strip()
+    assert f"worker: running at {worker_url}, pid " in first.stdout
+    assert worker_url != f"http://127.0.0.1:{WorkerSettings().worker_port}"
     running = sorted(processes_using(state))
     assert len(running) == 2, running  # one broker, one worker
     [worker] = [p for p in running if b"lineage_processors.cli.main\0worker" in cmdline(p)]
+    [kafka_pid] = [p for p in running if p != worker]
     # glibc's threshold for blocks mapped on their own, fixed from the start (footprint.py)
     environ = b"\0" + Path(f"/proc/{worker}/environ").read_bytes()
     assert b"\0MALLOC_MMAP_THRESHOLD_=262144\0" in environ
     # `up` had the subject key; the worker, which never pseudonymises, is not given it.
     assert b"\0LINEAGE_SUBJECT_KEY=" not in environ and key.encode() not in environ
 
-    again = run_cli(settings, "up", timeout=120)
+    again = lineage("up", timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
     assert sorted(processes_using(state)) == running  # nothing new started
 
-    status = run_cli(settings, "status")
+    status = lineage("status")
     assert status.returncode == 0, status.stdout
-    assert "kafka: running" in status.stdout and "worker: running" in status.stdout
+    # The addresses the stack runs at, as every other command finds them.
+    assert f"kafka: running, pid {kafka_pid}, at {bootstrap} (log " in status.stdout
+    assert f"worker: running, pid {worker}, at {worker_url}, queries at {worker_url}/sql" in (
+        status.stdout
+    )
+    assert f"store: embedded, in {state.resolve() / 'chdb'}" in status.stdout
 
-    demo = run_cli(settings, "demo", timeout=120)
+    demo = lineage("demo", timeout=120)
     assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert f"waiting for the worker (pid {worker}) to store them ..." in demo.stdout
     # The story told to its end (tests/answers/test_demo.py checks every figure).
     assert demo.stdout.rstrip().endswith("steps again on the corrected labels."), demo.stdout
 
-    down = run_cli(settings, "down", timeout=120)
+    down = lineage("down", timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "worker: stopped" in down.stdout and "kafka: stopped" in down.stdout
     assert processes_using(state) == []
-    stopped = run_cli(settings, "status")
+    stopped = lineage("status")
     assert stopped.returncode == 3
     assert "kafka: not running" in stopped.stdout and "worker: not running" in stopped.stdout

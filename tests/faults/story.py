@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from lineage_collector import LineageClient
 from lineage_collector.security import Secret
-from lineage_processors.cli.demo import DEMO_SUBJECT_KEY, at, emit_story
+from lineage_processors.cli.demo_story import DEMO_SUBJECT_KEY, at, emit_story
 from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, read_topic
 from tests.faults.test_poison_fuzz import OL_EVENT

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import socket
 from pathlib import Path
 
 from lineage_processors.settings import WorkerSettings
 from tests.conftest import WorkerProcess, free_port, run_cli
+from tests.processors.cli.conftest import bare_env, empty_store, lineage_in
 
 
 def no_traceback(stderr: str) -> None:
@@ -65,6 +67,7 @@ def test_queries_are_read_only(settings: WorkerSettings, worker: WorkerProcess) 
 
 
 def test_bad_and_unknown_nodes(tmp_path: Path) -> None:
+    empty_store(tmp_path)  # a question never creates a store (see test_questions.py)
     s = WorkerSettings(state_dir=tmp_path)
     bad = run_cli(s, "upstream", "intent-classifier@3.4.2")
     assert bad.returncode == 2
@@ -92,3 +95,30 @@ def test_bad_setting_names_the_variable(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "LINEAGE_TOPIC_PARTITIONS='many' is not valid" in out.stderr
     no_traceback(out.stderr)
+
+
+def test_version_is_the_installed_one(tmp_path: Path) -> None:
+    out = lineage_in(tmp_path, "--version", env=bare_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"lineage {importlib.metadata.version('lineage-collector')}\n"
+
+
+def test_questions_find_the_nearest_state_folder_above(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    deeper = project / "notebooks" / "2026"
+    deeper.mkdir(parents=True)
+    empty_store(project / ".lineage")
+    env = bare_env(tmp_path)
+    for folder in (project, deeper):
+        out = lineage_in(folder, "sql", "SELECT count() AS nodes FROM nodes", env=env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["nodes", "-----", "0"]
+    status = lineage_in(deeper, "status", env=env)
+    assert f"state: {project / '.lineage'}" in status.stdout.splitlines()
+    assert f"store: embedded, in {project / '.lineage' / 'chdb'}" in status.stdout
+    # LINEAGE_STATE_DIR wins over the folder above.
+    elsewhere = lineage_in(
+        deeper, "status", env={**env, "LINEAGE_STATE_DIR": str(tmp_path / "other")}
+    )
+    assert f"state: {tmp_path / 'other'}" in elsewhere.stdout.splitlines()
+    assert not (tmp_path / "other").exists()
