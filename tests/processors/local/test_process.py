@@ -57,18 +57,19 @@ echo "$pid" > "$state/stand-in.pid"
 echo "$pid"
 """
 STOP = """set -u
-state=$1
-pid=$(cat "$state/stand-in.pid" 2>/dev/null || true)
-if [ -n "$pid" ] && tr '\\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "$state/stand-in.conf"
-then
-    kill "$pid"
+state=$1 stopped=
+# The pid file is a hint: every process of this state folder's stand-in is stopped.
+for cmdline in /proc/[0-9]*/cmdline; do
+    tr '\\0' ' ' < "$cmdline" 2>/dev/null | grep -q "$state/stand-in.conf" || continue
+    pid=${cmdline#/proc/}
+    pid=${pid%/cmdline}
+    kill "$pid" 2>/dev/null || continue
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
-    echo stopped
-else
-    echo "not running"
-fi
+    stopped=1
+done
 rm -f "$state/stand-in.pid"
+if [ -n "$stopped" ]; then echo stopped; else echo "not running"; fi
 """
 PROVISION = 'set -eu\n[ "$1" = --check ] && { echo "$2"; exit 0; }\necho "$1"\n'
 
@@ -157,6 +158,7 @@ def test_the_running_process_is_found_without_its_pid_file(service: StandIn) -> 
     pid, _ = service._running_address()
     (service.state_dir / "stand-in.pid").unlink()
     assert service._running_address()[0] == pid
+    assert service.down() is True and not alive(pid)
 
 
 def test_a_stale_pid_file_is_not_trusted(service: StandIn) -> None:
