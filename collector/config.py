@@ -186,8 +186,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "state_dir",
         "LINEAGE_STATE_DIR",
-        "Folder for local state: Kafka data and logs, the embedded store, pid files. "
-        "Default `.lineage` in the working directory.",
+        "Folder for local state: Kafka data and logs, the embedded store, the worker's pid, "
+        "port and log, the SDK's spool. Unset: the `lineage` commands use the nearest "
+        "`.lineage` folder at or above the current one, else "
+        "`$XDG_STATE_HOME/lineage-collector` (`~/.local/state/lineage-collector`); `lineage "
+        "up` in a git checkout with none above creates `.lineage` there. The SDK in a "
+        "service uses `.lineage` in its working directory.",
         lambda raw: Path(nonempty(raw)),
     ),
     SettingSpec(
