@@ -7,7 +7,6 @@ import json
 import re
 from typing import Any
 
-from lineage_processors.settings import WorkerSettings
 from lineage_processors.ops.observability import HEALTH_PATH, METRICS_PATH, READY_PATH
 from lineage_processors.settings import WorkerSettings
 from lineage_processors.worker.auth import check_exposure
