@@ -143,7 +143,7 @@ def test_the_wheel_installs_in_a_fresh_environment_and_runs_the_stack_and_the_sd
         up = steps.run("lineage up", lineage, "up")
         assert "kafka: running at 127.0.0.1:" in up and "worker: running" in up
         demo = steps.run("lineage demo", lineage, "demo")
-        # The story told to its end (tests/answers/test_demo.py checks every figure).
+        # The story told to its end (tests/e2e/test_demo.py checks every figure).
         assert demo.rstrip().endswith("steps again on the corrected labels."), demo
     finally:
         down = steps.run("lineage down", lineage, "down", timeout=120)

@@ -82,7 +82,7 @@ def test_up_twice_demo_down_leaves_nothing(tmp_path: Path) -> None:
     demo = lineage("demo", timeout=120)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert f"waiting for the worker (pid {worker}) to store them ..." in demo.stdout
-    # The story told to its end (tests/answers/test_demo.py checks every figure).
+    # The story told to its end (tests/e2e/test_demo.py checks every figure).
     assert demo.stdout.rstrip().endswith("steps again on the corrected labels."), demo.stdout
 
     down = lineage("down", timeout=120)

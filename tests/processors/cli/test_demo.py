@@ -1,5 +1,5 @@
 """`lineage demo` while it waits: it says how far the worker got, and stops at once when there
-is no worker or the worker exits (the story's answers: tests/answers/test_demo.py)."""
+is no worker or the worker exits (the story's answers: tests/e2e/test_demo.py)."""
 
 from __future__ import annotations
 
