@@ -12,51 +12,37 @@ Views are not here: each view's current definition is a file of its own in
 ``lineage_processors.store.views``, created again on every migrate. To retire a view, delete
 its file and add a migration that drops it.
 
-To add a migration: a module ``mNNN_<what>.py`` with the next version, listed below.
+To add a migration: a module ``mNNN_<what>.py`` with the next version; it is found by its name.
 """
 
 from __future__ import annotations
 
-from lineage_processors.store.migrations import (
-    m001_graph_core,
-    m002_subjects_inferences_tags_deployments,
-    m003_column_edges,
-    m004_source_offsets,
-    m005_derived_state,
-    m006_dead_letters,
-    m007_derived_progress,
-    m008_prediction_lookup_indexes,
-    m009_bloom_filters_dropped,
-    m010_inference_batches,
-    m011_downstream_role_and_person_projection,
-    m012_statement_precedence,
-    m013_prediction_id_projection,
-    m014_prediction_copies_written_at,
-    m015_column_by_column_merges,
-    m016_small_compressed_blocks,
-)
+import importlib
+import pkgutil
+import re
+
 from lineage_processors.store.migrations.base import Migration
 
-MIGRATIONS: tuple[Migration, ...] = tuple(
-    module.MIGRATION
-    for module in (
-        m001_graph_core,
-        m002_subjects_inferences_tags_deployments,
-        m003_column_edges,
-        m004_source_offsets,
-        m005_derived_state,
-        m006_dead_letters,
-        m007_derived_progress,
-        m008_prediction_lookup_indexes,
-        m009_bloom_filters_dropped,
-        m010_inference_batches,
-        m011_downstream_role_and_person_projection,
-        m012_statement_precedence,
-        m013_prediction_id_projection,
-        m014_prediction_copies_written_at,
-        m015_column_by_column_merges,
-        m016_small_compressed_blocks,
+_MODULE = re.compile(r"m(\d{3})_\w+")
+
+
+def _found() -> tuple[Migration, ...]:
+    """Every ``mNNN_*`` module of this package, in version order. The number in each module's
+    name is its migration's version, and the versions run from 1 with no gap."""
+    named = sorted(
+        (int(match.group(1)), module.name)
+        for module in pkgutil.iter_modules(__path__)
+        if (match := _MODULE.fullmatch(module.name))
     )
-)
+    found = []
+    for expected, (number, name) in enumerate(named, 1):
+        migration: Migration = importlib.import_module(f"{__name__}.{name}").MIGRATION
+        if not number == migration.version == expected:
+            raise RuntimeError(f"migration module {name} holds version {migration.version}")
+        found.append(migration)
+    return tuple(found)
+
+
+MIGRATIONS: tuple[Migration, ...] = _found()
 
 __all__ = ["MIGRATIONS", "Migration"]
