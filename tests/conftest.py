@@ -8,7 +8,6 @@ message saying how to get them; nothing is skipped.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from lineage_processors.answers.runner import EndpointRunner, Table
 from lineage_processors.errors import ProcessorError
 from lineage_processors.local.clickhouse import LocalClickHouse
 from lineage_processors.local.kafka import LocalKafka
+from lineage_processors.local.ports import free_ports
 from lineage_processors.local.worker import answers
 from lineage_processors.settings import WorkerSettings
 
@@ -102,9 +102,8 @@ def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free on the loopback now."""
+    return free_ports(1)[0]
 
 
 def isolated_settings(state_dir: Path, kafka_bootstrap: str) -> WorkerSettings:

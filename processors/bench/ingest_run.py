@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +14,9 @@ from confluent_kafka.admin import AdminClient
 from lineage_collector import LineageClient
 from lineage_processors.errors import ProcessorError
 from lineage_processors.local import worker as local_worker
+from lineage_processors.local.ports import free_ports
 from lineage_processors.settings import WorkerSettings
 from lineage_processors.worker.topics import ensure_topics, topic_names
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -46,7 +40,7 @@ class IngestRun:
             consumer_group=f"bench-{tag}",
             state_dir=directory,
             clickhouse_url="",
-            worker_port=_free_port(),
+            worker_port=free_ports(1)[0],
             subject_key=settings.subject_key.reveal() or "bench-key-" + "0" * 32,
             kafka_bootstrap=settings.resolve_bootstrap(),
             log_level="WARNING",
