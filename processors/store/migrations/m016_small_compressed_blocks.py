@@ -18,7 +18,7 @@ MIGRATION = Migration(
     # every part at once, held 121 MB that way and 76 MB with 256 KiB blocks, at the
     # same size on disk (tests/processors/store/test_merges.py). In a graph backlog, merges of
     # several tables coincide with inserts and derive runs: the worker's peaks were about
-    # 20 MB lower (README). inferences keeps the default: its merges held 64 MB, and
+    # 20 MB lower (docs/benchmarks.md). inferences keeps the default: its merges held 64 MB, and
     # analysts' scans of it are long.
     tuple(
         f"ALTER TABLE {table} MODIFY SETTING max_compress_block_size = {SMALL_BLOCK_BYTES}"
