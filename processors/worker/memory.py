@@ -30,8 +30,8 @@ GC_YOUNG_THRESHOLD = 100_000
 # graph backlog, inserts, merges and derive runs free memory several times a second, and
 # pages held half a second still added up to the worker's peaks: returned after 100 ms,
 # `lineage bench ingest --kind graph --events 200000` peaked at 444-471 MB where 466-533 MB
-# (high-water, eight runs each; docs/benchmarks.md), for 1.2 more page faults an event, a few per cent
-# of its CPU. Returning them at once (0 ms) gave 405-409 MB but cost 40% more CPU.
+# (high-water, eight runs each; docs/benchmarks.md), for 1.2 more page faults an event, a few per
+# cent of its CPU. Returning them at once (0 ms) gave 405-409 MB but cost 40% more CPU.
 JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0"
 
 # Python's own buffers of a MB or more (fetched Kafka data, an Avro container of a batch of
