@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lineage_processors.errors import LocalStackError
+from lineage_processors.local import processes
 from lineage_processors.local import worker as local_worker
 from lineage_processors.local.worker import WorkerStatus, worker_env
 from lineage_processors.settings import WorkerSettings
@@ -139,6 +141,15 @@ def test_a_pid_file_naming_another_stacks_worker_is_not_trusted(tmp_path: Path) 
         env={"LINEAGE_WORKER_INSTANCE": "theirs"},
     )
     try:
+        # Judged by what /proc shows of it: wait until it shows its command line and name.
+        environ = Path(f"/proc/{lookalike.pid}/environ")
+        deadline = time.monotonic() + 30
+        while not (
+            b"LINEAGE_WORKER_INSTANCE=theirs" in environ.read_bytes()
+            and WORKER_ARGS[0] in (processes.command_line(lookalike.pid) or [])
+        ):
+            assert time.monotonic() < deadline, "the lookalike process did not start"
+            time.sleep(0.05)
         (folder / "worker.pid").write_text(str(lookalike.pid))
         (folder / "url").write_text("http://127.0.0.1:1\n")
         (folder / "instance").write_text("ours\n")
