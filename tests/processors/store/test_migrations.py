@@ -32,6 +32,7 @@ RELEASED = {
     "when it was written, and readers through them taking the newest",
     15: "graph tables merged column by column",
     16: "graph tables written in smaller compressed blocks",
+    17: "failed and aborted runs",
 }
 
 
