@@ -32,25 +32,41 @@ TOTALS = ["predictions", "subjects", "first", "last", "since", "until"]
 
 
 def _predictions(
-    runner: QueryRunner, models: list[str], deployments: list[str], since: datetime, until: datetime
+    runner: QueryRunner,
+    models: list[str],
+    deployments: list[str],
+    tagged: list[str],
+    since: datetime,
+    until: datetime,
 ) -> tuple[Table, Table]:
+    """Predictions in [since, until) made by the model versions reached, and those at the
+    ``tagged`` deployments (the start itself) whatever model served them.
+
+    A prediction naming only its deployment was made by the model version the deployment
+    served at its time (``served_model``): it counts when that version was reached, or,
+    where no version is recorded as served then, when the deployment was.
+    """
     # Rows sort by model, then deployment, then time: each IN below is a few key ranges.
     where = (
-        f"(model_node IN {strings(models)} OR "
-        f"(model_node = '' AND deployment IN {strings(deployments)})) "
+        f"(model_node IN {strings(models)} "
+        f"OR (model_node = '' AND deployment IN {strings(deployments)} "
+        f"AND served_model IN {strings(['', *models])})"
+        f"OR deployment IN {strings(tagged)}) "
         "AND event_time >= {since:DateTime64(3, 'UTC')} "
         "AND event_time < {until:DateTime64(3, 'UTC')}"
     )
     params = {"since": sql_time(since), "until": sql_time(until)}
+    # A prediction without a subject concerns nobody: it is no person of the count.
+    people = "uniqExactIf(subject, subject != '')"
     sql = (
         "SELECT served_model AS model_version, output, uniqExact(inference_id) AS predictions, "
-        "uniqExact(subject) AS subjects, min(event_time) AS first, max(event_time) AS last "
+        f"{people} AS subjects, min(event_time) AS first, max(event_time) AS last "
         f"FROM inferences WHERE {where} GROUP BY model_version, output "
         "ORDER BY model_version, output"
     )
     table = runner.run(sql, params)
     totals = runner.run(
-        "SELECT uniqExact(inference_id), uniqExact(subject), min(event_time), max(event_time) "
+        f"SELECT uniqExact(inference_id), {people}, min(event_time), max(event_time) "
         f"FROM inferences WHERE {where}",
         params,
     )
@@ -113,12 +129,16 @@ def impact(
     since, until = since or EARLIEST, until or LATEST
     models = [r[1] for r in reached.rows if r[2] == "model"]
     deployments = [r[1] for r in reached.rows if r[2] == "deployment"]
+    # A tag on a deployment itself reaches every prediction made there.
+    tagged = [r[1] for r in reached.rows if r[2] == "deployment" and r[0] == 0]
+    if target.startswith("deployment:"):
+        tagged.append(target)
     answer = Answer()
     answer.add("reached", reached, f"nothing is recorded downstream of {target}")
-    if not models and not deployments:
+    if not models and not deployments and not tagged:
         answer.notes.append(f"no model version or deployment is downstream of {target}")
         return answer
-    by_output, totals = _predictions(runner, models, deployments, since, until)
+    by_output, totals = _predictions(runner, models, deployments, tagged, since, until)
     count, subjects, first, last = totals.rows[0]
     window = [
         None if since == EARLIEST else shown(since),

@@ -1,8 +1,12 @@
--- Predictions made downstream of a node in [since, until), by the model versions it reaches,
--- or at a deployment it reaches when the model is not known; reached as a tag on the node
--- would reach: not past a masking run (unless the node is that run) nor along a run's output
--- written only through masking columns. The predictions are counted by id: a prediction
--- stored twice (a replay, before merges) is one prediction.
+-- Predictions made downstream of a node in [since, until), by the model versions it reaches;
+-- reached as a tag on the node would reach: not past a masking run (unless the node is that
+-- run) nor along a run's output written only through masking columns, and never through a
+-- run that failed or was aborted. A prediction naming only its deployment was made by the
+-- model version served there at its time (served_model); where none is recorded as served
+-- then, it counts when the deployment is reached. A deployment asked about itself reaches
+-- every prediction made there. The predictions are counted by id (a prediction stored twice,
+-- a replay before merges, is one prediction); people by their pseudonyms, a prediction
+-- without a subject concerning nobody.
 CREATE OR REPLACE VIEW impact_of AS
 WITH RECURSIVE reach AS (
     SELECT {node:String} AS node, 0 AS hops
@@ -11,6 +15,7 @@ WITH RECURSIVE reach AS (
     FROM edges AS e INNER JOIN reach ON e.src = reach.node
     WHERE reach.hops < 100 AND e.src IN (SELECT node FROM reach)
       AND e.event_time <= {until:DateTime64(3, 'UTC')}
+      AND e.run_id NOT IN (SELECT run_id FROM failed_runs)
       AND (reach.hops = 0 OR (
           e.src NOT IN (SELECT node_id FROM properties WHERE key = 'masking'
                         GROUP BY node_id HAVING argMax(value, event_time) = 'true')
@@ -20,12 +25,15 @@ WITH RECURSIVE reach AS (
     GROUP BY e.dst
 )
 SELECT served_model AS model_version, deployment, output,
-       uniqExact(inference_id) AS predictions, uniqExact(subject) AS subjects,
+       uniqExact(inference_id) AS predictions, uniqExactIf(subject, subject != '') AS subjects,
        min(event_time) AS first, max(event_time) AS last
 FROM inferences
 WHERE (model_node IN (SELECT node FROM reach WHERE startsWith(node, 'model:'))
        OR (model_node = '' AND deployment IN (
-           SELECT node FROM reach WHERE startsWith(node, 'deployment:'))))
+               SELECT node FROM reach WHERE startsWith(node, 'deployment:'))
+           AND (served_model = '' OR served_model IN (
+               SELECT node FROM reach WHERE startsWith(node, 'model:'))))
+       OR deployment = {node:String})
   AND event_time >= {since:DateTime64(3, 'UTC')}
   AND event_time < {until:DateTime64(3, 'UTC')}
 GROUP BY model_version, deployment, output
