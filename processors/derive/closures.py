@@ -34,7 +34,15 @@ step improves nothing (a cycle never improves, so it ends there too).
 from __future__ import annotations
 
 from lineage_processors.derive.state import Ranges, stored_from
-from lineage_processors.derive.walks import LARGE_QUERY, MAX_DEPTH, ORIGIN, Direction
+from lineage_processors.derive.walks import (
+    LARGE_QUERY,
+    LIVE,
+    MAX_DEPTH,
+    ORIGIN,
+    Direction,
+    newly_failed,
+    strings,
+)
 from lineage_processors.store.connect import Store
 from lineage_processors.store.sink import INSERT_SETTINGS
 
@@ -106,7 +114,7 @@ def spread(store: Store, table: str, direction: Direction, starts: str, within: 
             f"""
             INSERT INTO {table}
             SELECT DISTINCT {step}, {other} FROM edges
-            WHERE {key} IN (SELECT node FROM {table} WHERE step = {step - 1})
+            WHERE {LIVE} AND {key} IN (SELECT node FROM {table} WHERE step = {step - 1})
                 AND {other} NOT IN (SELECT node FROM {table}){inside}
             """
         )
@@ -133,7 +141,7 @@ def walk(store: Store, direction: Direction, starts: str, within: str = "") -> N
             INNER JOIN (
                 SELECT {key} AS node, {other} AS next, toUnixTimestamp64Milli(event_time) AS t
                 FROM edges
-                WHERE {key} IN (SELECT node FROM {table} WHERE step = {step - 1}){inside}
+                WHERE {LIVE} AND {key} IN (SELECT node FROM {table} WHERE step = {step - 1}){inside}
             ) AS e ON e.node = f.node
             WHERE f.depth < {MAX_DEPTH}
             GROUP BY f.start, e.next
@@ -184,6 +192,28 @@ def _improvements(found: str, models: str) -> str:
     """
 
 
+def _rebuild_after_failures(store: Store, where: str) -> None:
+    """Build again, from scratch, the closures of the models that a run said to have failed
+    by the rows ``where`` matches had reached: closures only grow, and a run that failed
+    after its inputs and outputs were stored (START, then FAIL) built nothing after all."""
+    found = store.query(
+        "SELECT DISTINCT model_node FROM model_upstream "
+        f"WHERE ancestor IN ({newly_failed(store, where)})"
+    ).result_rows
+    if not found:
+        return
+    # Named, not asked for by subquery: a mutation runs outside this session and its
+    # temporary tables.
+    models = strings(sorted(r[0] for r in found))
+    store.command(f"DELETE FROM model_upstream WHERE model_node IN {models}")
+    rebuilt = f"SELECT arrayJoin({models}) AS node"
+    walk(store, "up", rebuilt)
+    store.command(
+        _improvements(_FROM_MODELS, rebuilt), settings={**INSERT_SETTINGS, "insert_deduplicate": 0}
+    )
+    _empty(store)
+
+
 def extend_closures(store: Store, ranges: Ranges) -> None:
     """Derived step: add to ``model_upstream`` what the edges stored from the offsets
     ``ranges`` make reachable."""
@@ -193,9 +223,10 @@ def extend_closures(store: Store, ranges: Ranges) -> None:
     where = stored_from(ranges)
     _create(store)
     try:
+        _rebuild_after_failures(store, where)
         store.command(
             f"INSERT INTO {NEW} SELECT DISTINCT src, dst, toUnixTimestamp64Milli(event_time) "
-            f"FROM edges WHERE {where}",
+            f"FROM edges WHERE {where} AND {LIVE}",
             settings=LARGE_QUERY,
         )
         spread(store, BELOW, "down", f"SELECT dst AS node FROM {NEW}")

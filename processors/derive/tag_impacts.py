@@ -27,6 +27,7 @@ from lineage_processors.derive.walks import (
     insert,
     kind_of,
     new_edges,
+    newly_failed,
     reach,
     strings,
 )
@@ -120,11 +121,17 @@ def refreshed(
 ) -> dict[str, Impact]:
     """Every impact of one tag as its current state makes it.
 
-    In force: everything it reaches, with its window. Retracted: everything it had reached,
-    inactive (kept, for audit).
+    In force: everything it reaches, with its window; what it had reached and reaches no
+    more (through a run since said to have failed), inactive. Retracted: everything it had
+    reached, inactive (kept, for audit).
     """
     if state.active:
-        return {
+        gone = {
+            n: Impact(old.depth, old.window_start, old.window_end, False)
+            for n, old in stored.items()
+            if old.active and n not in reached
+        }
+        return gone | {
             n: Impact(d, state.window_start, state.window_end, True) for n, d in reached.items()
         }
     return {
@@ -300,10 +307,17 @@ def written_tags(store: Store, where: str) -> list[TagKey]:
 
 
 def propagate_tags(store: Store, ranges: Ranges) -> None:
-    """Derived step: the tags stored from the offsets ``ranges`` walked again, the edges
-    stored from them carrying tags on."""
+    """Derived step: the tags stored from the offsets ``ranges``, and those that reached a
+    run they say failed, walked again; the edges stored from them carrying tags on."""
     where = stored_from(ranges)
-    refresh_tags(store, written_tags(store, where))
+    # A tag that reached a run now said to have failed is walked again: through that run it
+    # reaches nothing any more.
+    through_failed = store.query(
+        "SELECT DISTINCT tag_node, tag, incident_id FROM tag_impacts "
+        f"WHERE affected IN ({newly_failed(store, where)})"
+    ).result_rows
+    keys: set[TagKey] = {(str(n), str(t), str(i)) for n, t, i in through_failed}
+    refresh_tags(store, sorted(keys | set(written_tags(store, where))))
     # No tag anywhere, nothing to carry: the common case costs one count.
     if int(store.query("SELECT count() FROM tag_impacts").result_rows[0][0]):
         extend_impacts(store, new_edges(store, where))

@@ -42,14 +42,30 @@ def kind_of(node: str) -> str:
     return node.split(":", 1)[0]
 
 
+# The condition on edges that leaves out those of runs that failed or were aborted: such a run
+# made nothing, so its inputs and outputs are history, not lineage.
+LIVE = "run_id NOT IN (SELECT run_id FROM failed_runs)"
+FAILED_STATES = "('FAILED', 'FAIL', 'ABORT', 'ABORTED')"
+
+
 def new_edges(store: Store, where: str) -> list[Edge]:
     """The edges stored from the offsets ``where`` matches (see
-    :func:`lineage_processors.derive.state.stored_from`), each once."""
+    :func:`lineage_processors.derive.state.stored_from`), each once; none of a failed run."""
     result = store.query(
-        f"SELECT DISTINCT src, dst, toUnixTimestamp64Milli(event_time) FROM edges WHERE {where}",
+        "SELECT DISTINCT src, dst, toUnixTimestamp64Milli(event_time) FROM edges "
+        f"WHERE {where} AND {LIVE}",
         settings=LARGE_QUERY,
     )
     return sorted(Edge(src, dst, int(when)) for src, dst, when in result.result_rows)
+
+
+def newly_failed(store: Store, where: str) -> str:
+    """SQL naming the run nodes said to have failed or been aborted by the rows stored from
+    the offsets ``where`` matches: derived state built through them is to be built again."""
+    return (
+        "SELECT DISTINCT node_id FROM properties "
+        f"WHERE {where} AND key = 'status' AND value IN {FAILED_STATES}"
+    )
 
 
 # For queries that carry such literals: ClickHouse parses at most 256 KiB of SQL by default.
@@ -87,7 +103,9 @@ def fetch(
     nodes already seen, which costs a few more edges read, not more steps.
     """
     key, other = ("dst", "src") if direction == "up" else ("src", "dst")
-    sql = f"SELECT src, dst, toUnixTimestamp64Milli(event_time) FROM edges WHERE {key} IN "
+    sql = (
+        f"SELECT src, dst, toUnixTimestamp64Milli(event_time) FROM edges WHERE {LIVE} AND {key} IN "
+    )
     seen = set(starts)
     frontier = sorted(seen)
     nodes = strings(frontier)
@@ -104,7 +122,7 @@ def fetch(
                 step.add(nxt)
         frontier = sorted(step)
         if len(frontier) > NAMED_NODES:
-            nodes = f"(SELECT {other} FROM edges WHERE {key} IN {nodes})"
+            nodes = f"(SELECT {other} FROM edges WHERE {LIVE} AND {key} IN {nodes})"
         else:
             nodes = strings(frontier)
     return sorted(found)

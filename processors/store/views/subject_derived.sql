@@ -1,6 +1,6 @@
 -- Datasets made from a person's records, at any distance. masked = 1 when every path from
 -- the records passes a masking run or masked output (anonymised there), 0 when some path
--- carries the records on as they were.
+-- carries the records on as they were. Runs that failed or were aborted made nothing.
 CREATE OR REPLACE VIEW subject_derived AS
 WITH RECURSIVE reach AS (
     SELECT node_id AS node, 0 AS hops, toUInt8(0) AS masked
@@ -16,6 +16,7 @@ WITH RECURSIVE reach AS (
                    GROUP BY run_id, dst_node HAVING min(masking)))))
     FROM edges AS e INNER JOIN reach ON e.src = reach.node
     WHERE reach.hops < 100 AND e.src IN (SELECT node FROM reach)
+      AND e.run_id NOT IN (SELECT run_id FROM failed_runs)
     GROUP BY e.dst
 )
 SELECT node AS dataset, min(hops) AS depth, min(masked) AS masked

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lineage_collector import DatasetRef
+from lineage_collector.events import SubjectLinks, TrainingRun, TransformationRun
 from lineage_collector.subjects import Pseudonymizer
-from lineage_processors.answers.subject import subject
+from lineage_processors.answers.runner import StoreRunner
+from lineage_processors.answers.subject import by_pseudonym, subject
+from lineage_processors.store import migrate, open_store
 from tests.processors.answers.conftest import ANON, KEY, MODEL1, MODEL2, Stored, iso
+from tests.processors.answers.direct import DirectWriter
 
 
 def test_subject_lists_holdings_models_and_predictions(stored: Stored) -> None:
@@ -24,9 +32,10 @@ def test_subject_lists_holdings_models_and_predictions(stored: Stored) -> None:
     )
     assert view.rows == derived
     assert answer.section("models").rows == [
-        [ANON, 6, "dataset:q/raw@v1"],
-        [MODEL1, 4, "dataset:q/raw@v1"],
-        [MODEL2, 4, "dataset:q/raw@v1"],
+        # Trained on the anonymised copy only: it saw alice's records masked.
+        [ANON, 6, "dataset:q/raw@v1", 1],
+        [MODEL1, 4, "dataset:q/raw@v1", 0],
+        [MODEL2, 4, "dataset:q/raw@v1", 0],
     ]
     assert answer.section("predictions").rows == [
         [MODEL1, "deployment:prod/q", "yes", 1, iso(8), iso(8)],
@@ -36,3 +45,33 @@ def test_subject_lists_holdings_models_and_predictions(stored: Stored) -> None:
     assert nobody.sections == []
     assert "no prediction about this person is stored" in nobody.notes
     assert "no dataset was made from their records" in nobody.notes
+
+
+def test_each_model_says_whether_it_saw_the_person_only_masked(tmp_path: Path) -> None:
+    """raw --anonymise--> anon; m-anon trained on anon, m-clear on raw, m-both on both; a
+    failed attempt at m-failed on raw built nothing."""
+    store = open_store(f"chdb://{tmp_path / 'chdb'}", role="test")
+    migrate(store)
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    raw, anon = DatasetRef("p/raw", "v1", "train"), DatasetRef("p/anon", "v1", "train")
+    DirectWriter(store).write(
+        [
+            (SubjectLinks("dataset:p/raw@v1", "k1", ["pseudo-alice"]), t0),
+            (TransformationRun("anonymise", inputs=[raw], outputs=[anon], masking=True), t0),
+            (TrainingRun("m-anon", "1", [anon]), t0 + timedelta(hours=1)),
+            (TrainingRun("m-clear", "1", [raw]), t0 + timedelta(hours=1)),
+            (TrainingRun("m-both", "1", [raw, anon]), t0 + timedelta(hours=1)),
+            (TrainingRun("m-failed", "1", [raw], status="FAILED"), t0 + timedelta(hours=1)),
+        ]
+    )
+    runner = StoreRunner(store)
+    try:
+        models = by_pseudonym(runner, "pseudo-alice").section("models").rows
+        assert [[r[0], r[3]] for r in models] == [
+            ["model:m-anon@1", 1],
+            ["model:m-both@1", 0],
+            ["model:m-clear@1", 0],
+        ]
+    finally:
+        runner.close()
+        store.close()
