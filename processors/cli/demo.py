@@ -204,7 +204,8 @@ RECORDS_SQL = _sql(f"""
 
 def routed_sql(category: str) -> str:
     return _sql(f"""
-        SELECT uniqExact(inference_id) AS predictions, uniqExact(subject) AS customers,
+        SELECT uniqExact(inference_id) AS predictions,
+               uniqExactIf(subject, subject != '') AS customers,
                min(event_time) AS first, max(event_time) AS last
         FROM affected_predictions
         WHERE incident_id = '{INCIDENT}' AND output = '{category}'
